@@ -1,0 +1,39 @@
+"""Session-wide checks: no test may leak an fd or emit a ResourceWarning.
+
+``filterwarnings = error`` turns a ``ResourceWarning`` (raised from a
+finalizer, so reported as an unraisable exception) into a failure; the
+fixture below collects garbage after each test so such finalizers run while
+the test is still the one to blame, then compares the process's open fds.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+def _open_fds() -> set[int]:
+    return set(map(int, os.listdir("/proc/self/fd")))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_fds() -> Iterator[None]:
+    gc.collect()
+    before = _open_fds()
+    yield
+    gc.collect()
+    leaked = _open_fds() - before
+    # listdir's own directory fd is closed again by the time it returns.
+    if leaked:
+        targets = {fd: _describe(fd) for fd in sorted(leaked)}
+        pytest.fail(f"test leaked fds: {targets}")
+
+
+def _describe(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"

@@ -1,0 +1,16 @@
+"""trionet: EdgerOS JSRE ``socket`` / ``tcp`` and Node-style ``net`` on trio.
+
+The names of SPEC section 0 (addresses, constants, ``TcpState``,
+``Timeout``) live here; each layer has its own module: :mod:`trionet.socket`
+(the fd level).
+"""
+
+from __future__ import annotations
+
+from ._addr import SockAddr as SockAddr
+from ._addr import sockaddr as sockaddr
+from ._addr import sockaddr6 as sockaddr6
+from ._constants import *  # noqa: F403 - SPEC section 0 puts every constant here
+from ._timeout import Timeout as Timeout
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""Argument checks shared by every layer.
+
+Each check runs before any system call and raises ``TypeError`` for a wrong
+type or ``ValueError`` for a right type with a bad value, naming the argument
+(SPEC 8.1). ``bool`` is never accepted where a number is expected.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a ``bool``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def check_int(name: str, value: object, low: int, high: int) -> int:
+    """Return ``value`` if it is an ``int`` (not ``bool``) within ``low..high``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+    return value
+
+
+def check_port(value: object, name: str = "port") -> int:
+    """Return ``value`` if it is a port number, ``0..65535``."""
+    return check_int(name, value, 0, 65535)
+
+
+def check_fd(value: object, name: str = "fd") -> int:
+    """Return ``value`` if it can be a file descriptor."""
+    return check_int(name, value, 0, 2**31 - 1)
+
+
+def check_seconds(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number of seconds ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+def whole_seconds(name: str, value: object, high: int) -> int:
+    """Seconds rounded up to a whole number, at least 1 and at most ``high``."""
+    seconds = max(1, math.ceil(check_seconds(name, value)))
+    if seconds > high:
+        raise ValueError(f"{name} must be at most {high} seconds, got {value!r}")
+    return seconds

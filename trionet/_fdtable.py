@@ -1,0 +1,131 @@
+"""The process-wide table of sockets behind the integer fds of the fd level.
+
+The fd level hands out plain ints, as JSRE does, but system calls in Python
+need ``socket.socket`` objects. Each fd trionet knows has one ``Entry``
+holding its socket object and the little state the fd level keeps (the EOF
+flag, the backlog, the extra listeners of ``mports``). The table is shared
+by every thread and every trio run, since fd numbers are: a fd handed to
+another task is found there unchanged.
+
+An fd trionet did not create (a foreign socket handed in as an int) is
+adopted on first use: wrapped, made non-blocking and close-on-exec.
+
+Ownership is explicit: :func:`close` marks the entry gone, wakes every
+waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
+and :func:`trionet._readiness.release` for ours) and only then closes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as _stdsocket
+import threading
+
+import trio
+
+from . import _readiness
+from ._checks import check_fd
+
+__all__ = ["Entry", "close", "close_socket", "entry", "register"]
+
+_SUPPORTED_FAMILIES = (_stdsocket.AF_INET, _stdsocket.AF_INET6, _stdsocket.AF_UNIX)
+_SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
+
+
+class Entry:
+    """What the fd level knows about one open socket fd."""
+
+    __slots__ = ("backlog", "eof", "extras", "fd", "sock", "stream")
+
+    def __init__(self, sock: _stdsocket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.stream = sock.type == _stdsocket.SOCK_STREAM
+        self.eof = False
+        self.backlog = 0
+        self.extras: list[_stdsocket.socket] = []
+
+    def all_fds(self) -> tuple[int, ...]:
+        """The fd and those of its ``mports`` listeners."""
+        return (self.fd, *(extra.fileno() for extra in self.extras))
+
+
+_entries: dict[int, Entry] = {}
+_lock = threading.Lock()
+
+
+def register(sock: _stdsocket.socket) -> Entry:
+    """Record a new non-blocking socket that trionet just created."""
+    new = Entry(sock)
+    # A number can only be stale here if someone closed it behind our back.
+    _readiness.release(new.fd)
+    with _lock:
+        _entries[new.fd] = new
+    return new
+
+
+def entry(fd: object) -> Entry:
+    """The entry of ``fd``, adopting a socket trionet has not seen yet.
+
+    Raises:
+        TypeError: ``fd`` is not an int.
+        ValueError: ``fd`` is negative, or not a socket of a supported kind.
+        trio.ClosedResourceError: ``fd`` is not open.
+    """
+    found = _entries.get(fd) if type(fd) is int else None
+    return found if found is not None else _adopt(check_fd(fd))
+
+
+def _adopt(fd: int) -> Entry:
+    fd = int(fd)
+    with _lock:
+        found = _entries.get(fd)
+        if found is not None:
+            return found
+        try:
+            sock = _stdsocket.socket(fileno=fd)
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                raise trio.ClosedResourceError(f"fd {fd} is not open") from None
+            if exc.errno == errno.ENOTSOCK:
+                raise ValueError(f"fd {fd} is not a socket") from None
+            raise
+        if sock.family not in _SUPPORTED_FAMILIES or sock.type not in _SUPPORTED_TYPES:
+            sock.detach()
+            raise ValueError(
+                f"fd {fd} is a {sock.family!r} {sock.type!r} socket; "
+                "trionet handles AF_INET, AF_INET6 and AF_UNIX stream and datagram sockets"
+            )
+        sock.setblocking(False)
+        os.set_inheritable(fd, False)
+        new = _entries[fd] = Entry(sock)
+        _readiness.release(fd)
+        return new
+
+
+def close_socket(sock: _stdsocket.socket) -> None:
+    """Wake every waiter on ``sock`` in every run, then close it."""
+    fd = sock.fileno()
+    _readiness.release(fd)
+    if trio.lowlevel.in_trio_run():
+        trio.lowlevel.notify_closing(fd)
+    sock.close()
+
+
+def close(fd: object) -> None:
+    """Close ``fd`` and its ``mports`` listeners, waking every waiter; twice is a no-op."""
+    fd = check_fd(fd)
+    with _lock:
+        gone = _entries.pop(fd, None)
+    if gone is None:
+        _readiness.release(fd)
+        try:
+            os.close(fd)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
+        return
+    for extra in gone.extras:
+        close_socket(extra)
+    close_socket(gone.sock)

@@ -1,0 +1,121 @@
+"""The blocking operations of the fd level, written once for every driver.
+
+Each operation is an *attempt*: a plain function that makes the system call
+on a non-blocking socket and either returns the result or raises
+``BlockingIOError`` when it would block. Which fds to wait for, and in which
+direction, is known to the caller. A driver runs the attempt, waits when
+told to, and retries: :mod:`trionet._drive` waits on trio; ``trionet.compat``
+waits in the calling thread. Nothing here knows how waiting is done, so the
+async and sync APIs cannot drift apart.
+
+Attempts never block and never hide progress: an attempt that moved data
+returns how much, and an attempt that raised moved nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as _stdsocket
+from collections.abc import Sequence
+from typing import Any
+
+from ._fdtable import Entry
+
+__all__ = [
+    "Connect",
+    "accept",
+    "recv",
+    "recv_into",
+    "recvfrom",
+    "recvfrom_into",
+    "send",
+    "sendto",
+]
+
+Buffer = bytes | bytearray | memoryview
+OsAddress = Any  # whatever the standard library takes for the socket's family
+
+
+def recv(entry: Entry, max_bytes: int) -> bytes:
+    data = entry.sock.recv(max_bytes)
+    if entry.stream and max_bytes:
+        entry.eof = not data
+    return data
+
+
+def recv_into(entry: Entry, view: memoryview) -> int:
+    count = entry.sock.recv_into(view)
+    if entry.stream and len(view):
+        entry.eof = not count
+    return count
+
+
+def recvfrom(entry: Entry, max_bytes: int) -> tuple[bytes, OsAddress]:
+    data, raw = entry.sock.recvfrom(max_bytes)
+    if entry.stream and max_bytes:
+        entry.eof = not data
+    return data, raw
+
+
+def recvfrom_into(entry: Entry, view: memoryview) -> tuple[int, OsAddress]:
+    count, raw = entry.sock.recvfrom_into(view)
+    if entry.stream and len(view):
+        entry.eof = not count
+    return count, raw
+
+
+def send(entry: Entry, data: Buffer | Sequence[Buffer]) -> int:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return entry.sock.send(data)
+    return entry.sock.sendmsg(data)
+
+
+def sendto(entry: Entry, data: Buffer | Sequence[Buffer], address: OsAddress) -> int:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return entry.sock.sendto(data, address)
+    return entry.sock.sendmsg(data, (), 0, address)
+
+
+def accept(entry: Entry) -> tuple[_stdsocket.socket, OsAddress]:
+    """Accept from the listener or, failing that, from its ``mports`` listeners."""
+    try:
+        return entry.sock.accept()
+    except BlockingIOError:
+        if not entry.extras:
+            raise
+    for extra in entry.extras:
+        try:
+            return extra.accept()
+        except BlockingIOError:
+            continue
+    raise BlockingIOError(errno.EAGAIN, "no connection pending")
+
+
+class Connect:
+    """A connect in two steps: start it, then (once writable) read its result."""
+
+    __slots__ = ("_address", "_entry", "_started")
+
+    def __init__(self, entry: Entry, address: OsAddress) -> None:
+        self._entry = entry
+        self._address = address
+        self._started = False
+
+    def __call__(self) -> None:
+        sock = self._entry.sock
+        if not self._started:
+            code = sock.connect_ex(self._address)
+            if code in (0, errno.EISCONN):
+                return
+            if code == errno.EAGAIN:
+                # A Unix-domain listener's backlog is full: the connect did
+                # not start, so the next attempt must try it again.
+                raise BlockingIOError(code, os.strerror(code))
+            self._started = True
+            if code in (errno.EINPROGRESS, errno.EALREADY):
+                raise BlockingIOError(code, os.strerror(code))
+            raise OSError(code, os.strerror(code))
+        code = sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
