@@ -169,23 +169,23 @@ def _check_str(value: object) -> str:
     return value
 
 
-def addr_is_ipv4(addr: str) -> bool:
-    """Whether ``addr`` is a numeric IPv4 address (dotted quad).
+def addr_is_ipv4(s: str) -> bool:
+    """Whether ``s`` is a numeric IPv4 address (dotted quad).
 
     JSRE equivalent: ``socket.addrIsIPv4(addr)``.
 
     Raises:
-        TypeError: ``addr`` is not a ``str``.
+        TypeError: ``s`` is not a ``str``.
     """
-    return ip_domain(_check_str(addr)) == AF_INET
+    return ip_domain(_check_str(s)) == AF_INET
 
 
-def addr_is_ipv6(addr: str) -> bool:
-    """Whether ``addr`` is a numeric IPv6 address.
+def addr_is_ipv6(s: str) -> bool:
+    """Whether ``s`` is a numeric IPv6 address.
 
     JSRE equivalent: ``socket.addrIsIPv6(addr)``.
 
     Raises:
-        TypeError: ``addr`` is not a ``str``.
+        TypeError: ``s`` is not a ``str``.
     """
-    return ip_domain(_check_str(addr)) == AF_INET6
+    return ip_domain(_check_str(s)) == AF_INET6

@@ -36,7 +36,7 @@ def os_address(entry: Entry, addr: object, name: str = "addr") -> OsAddress:
 
 def outgoing(data: object, name: str = "data") -> Buffer | Sequence[Buffer]:
     """Outgoing data as a buffer (``str`` encoded UTF-8) or a list of buffers."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if type(data) is bytes or isinstance(data, (bytearray, memoryview)):
         return data
     if isinstance(data, str):
         return data.encode()
@@ -52,6 +52,8 @@ def outgoing(data: object, name: str = "data") -> Buffer | Sequence[Buffer]:
 
 def writable_view(buffer: object, offset: object, length: object) -> memoryview:
     """The slice ``buffer[offset:offset + length]`` as a writable byte view."""
+    if type(buffer) is bytearray and type(offset) is int and offset == 0 and length is None:
+        return memoryview(buffer)
     try:
         view = memoryview(buffer)  # type: ignore[arg-type]
     except TypeError:

@@ -9,6 +9,7 @@ import socket as _stdsocket
 import struct
 import termios
 
+from . import _readiness
 from ._addr import SockAddr, from_os, ip_domain
 from ._args import os_address
 from ._checks import check_int
@@ -173,23 +174,27 @@ def mports(fd: int, count: int) -> None:
     ``accept(fd)`` then returns connections from any of them and
     ``close(fd)`` closes them all. Calling it again sets a new count: the
     listeners still wanted are kept (with their queued connections), the
-    others closed. Linux has no multi-port listener, so each extra port is a
-    listening socket of its own, held with the fd.
+    others closed; a task waiting in ``accept`` goes on waiting on the new
+    set. Linux has no multi-port listener, so each extra port is a listening
+    socket of its own, held with the fd.
 
     JSRE equivalent: ``socket.mports(sockFd, mports)``.
 
     Raises:
-        ValueError: ``fd`` is not listening, or a port would pass 65535.
+        ValueError: ``fd`` is not a listening TCP socket, or a port would pass 65535.
         OSError: a port is taken (none of the new listeners is kept).
     """
     check_int("count", count, 0, 65535)
     listener = entry(fd)
+    if listener.sock.family not in (AF_INET, AF_INET6) or not listener.stream:
+        raise ValueError("mports applies to TCP listeners only")
     if not is_listen(fd):
         raise ValueError("mports needs a listening socket: call listen(fd) first")
     local = listener.sock.getsockname()
     if local[1] + count > 65535:
         raise ValueError(f"count {count} would take the ports past 65535")
     for extra in listener.extras[count:]:
+        _readiness.release(extra.fileno(), retry=True)
         close_socket(extra)
     kept = listener.extras[:count]
     added: list[_stdsocket.socket] = []
@@ -207,6 +212,8 @@ def mports(fd: int, count: int) -> None:
         listener.extras = kept
         raise
     listener.extras = kept + added
+    # A task waiting in accept() retries, and so waits on the new set of ports.
+    _readiness.release(listener.fd, retry=True)
 
 
 def is_listen(fd: int) -> bool:

@@ -10,7 +10,7 @@ from ._addr import SockAddr, from_os
 from ._args import os_address, outgoing, writable_view
 from ._checks import check_int
 from ._drive import perform
-from ._fdtable import entry, register
+from ._fdtable import Entry, entry, register
 from ._ops import Connect
 from ._ops import accept as _accept
 from ._ops import recv as _recv
@@ -53,14 +53,7 @@ async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAdd
     """
     timeout = check_timeout(timeout)
     listener = entry(fd)
-    sock, raw = await perform(
-        listener.all_fds() if listener.extras else listener.fd,
-        READ,
-        timeout,
-        "accept",
-        _accept,
-        listener,
-    )
+    sock, raw = await perform(listener, READ, timeout, "accept", _accept, listener)
     sock.setblocking(False)
     return register(sock).fd, from_os(raw)
 
@@ -80,7 +73,7 @@ async def connect(fd: int, addr: object, *, timeout: float | None = None) -> Non
     timeout = check_timeout(timeout)
     target = entry(fd)
     address = os_address(target, addr)
-    await perform(target.fd, WRITE, timeout, "connect", Connect(target, address))
+    await perform(target, WRITE, timeout, "connect", Connect(target, address))
 
 
 async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
@@ -97,7 +90,7 @@ async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
     timeout = check_timeout(timeout)
     payload = outgoing(data)
     target = entry(fd)
-    return await perform(target.fd, WRITE, timeout, "send", _send, target, payload)
+    return await perform(target, WRITE, timeout, "send", _send, target, payload)
 
 
 async def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
@@ -112,7 +105,7 @@ async def sendto(fd: int, addr: object, data: object, *, timeout: float | None =
     payload = outgoing(data)
     target = entry(fd)
     address = os_address(target, addr)
-    return await perform(target.fd, WRITE, timeout, "sendto", _sendto, target, payload, address)
+    return await perform(target, WRITE, timeout, "sendto", _sendto, target, payload, address)
 
 
 def _max_bytes(value: object) -> int:
@@ -130,7 +123,7 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
     timeout = check_timeout(timeout)
     size = _max_bytes(max_bytes)
     source = entry(fd)
-    return await perform(source.fd, READ, timeout, "recv", _recv, source, size)
+    return await perform(source, READ, timeout, "recv", _recv, source, size)
 
 
 async def recv_into(
@@ -151,7 +144,7 @@ async def recv_into(
     timeout = check_timeout(timeout)
     view = writable_view(buffer, offset, length)
     source = entry(fd)
-    return await perform(source.fd, READ, timeout, "recv_into", _recv_into, source, view)
+    return await perform(source, READ, timeout, "recv_into", _recv_into, source, view)
 
 
 async def recvfrom(
@@ -167,8 +160,8 @@ async def recvfrom(
     timeout = check_timeout(timeout)
     size = _max_bytes(max_bytes)
     source = entry(fd)
-    data, raw = await perform(source.fd, READ, timeout, "recvfrom", _recvfrom, source, size)
-    return data, from_os(raw)
+    data, raw = await perform(source, READ, timeout, "recvfrom", _recvfrom, source, size)
+    return data, _source_address(source, raw)
 
 
 async def recvfrom_into(
@@ -192,7 +185,17 @@ async def recvfrom_into(
     timeout = check_timeout(timeout)
     view = writable_view(buffer, offset, length)
     source = entry(fd)
-    count, raw = await perform(
-        source.fd, READ, timeout, "recvfrom_into", _recvfrom_into, source, view
-    )
-    return count, from_os(raw)
+    count, raw = await perform(source, READ, timeout, "recvfrom_into", _recvfrom_into, source, view)
+    return count, _source_address(source, raw)
+
+
+def _source_address(source: Entry, raw: object) -> SockAddr | str:
+    # Linux gives no source address on a connection-mode socket (the stdlib
+    # then returns None): the data came from the connected peer. An unnamed
+    # Unix-domain sender has no address either: '' as accept reports it.
+    if raw is None:
+        try:
+            raw = source.sock.getpeername()
+        except OSError:
+            raw = ""
+    return from_os(raw)

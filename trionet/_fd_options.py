@@ -289,12 +289,14 @@ def sec_region(fd: int, region: int | None = None) -> int:
     sock = entry(fd).sock
     if region is not None:
         try:
-            sock.setsockopt(_SOL, _SO_MARK, region)
+            # SO_MARK is a u32: an int argument would be a signed C int.
+            sock.setsockopt(_SOL, _SO_MARK, struct.pack("=I", region))
         except PermissionError as exc:
             raise PermissionError(
                 exc.errno, "sec_region: setting SO_MARK needs CAP_NET_ADMIN"
             ) from None
-    return sock.getsockopt(_SOL, _SO_MARK)
+    mark: int = struct.unpack("=I", sock.getsockopt(_SOL, _SO_MARK, 4))[0]
+    return mark
 
 
 def _udp(fd: int, what: str) -> Entry:

@@ -36,13 +36,16 @@ _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
 class Entry:
     """What the fd level knows about one open socket fd."""
 
-    __slots__ = ("backlog", "eof", "extras", "fd", "sock", "stream")
+    __slots__ = ("backlog", "drained", "eof", "extras", "fd", "sock", "stream")
 
     def __init__(self, sock: _stdsocket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.stream = sock.type == _stdsocket.SOCK_STREAM
         self.eof = False
+        # Set by a stream read or write that moved fewer bytes than asked: the
+        # kernel buffer ran dry (or full), so the next attempt would block.
+        self.drained = False
         self.backlog = 0
         self.extras: list[_stdsocket.socket] = []
 

@@ -9,7 +9,10 @@ waits in the calling thread. Nothing here knows how waiting is done, so the
 async and sync APIs cannot drift apart.
 
 Attempts never block and never hide progress: an attempt that moved data
-returns how much, and an attempt that raised moved nothing.
+returns how much, and an attempt that raised moved nothing. Stream reads and
+writes also note in ``Entry.drained`` whether they moved fewer bytes than
+asked, a hint a driver may use to wait before the next attempt rather than
+make a system call bound to fail.
 """
 
 from __future__ import annotations
@@ -39,36 +42,48 @@ OsAddress = Any  # whatever the standard library takes for the socket's family
 
 def recv(entry: Entry, max_bytes: int) -> bytes:
     data = entry.sock.recv(max_bytes)
-    if entry.stream and max_bytes:
-        entry.eof = not data
+    if entry.stream:
+        count = len(data)
+        entry.eof = not count and max_bytes > 0
+        entry.drained = 0 < count < max_bytes
     return data
 
 
-def recv_into(entry: Entry, view: memoryview) -> int:
+def recv_into(entry: Entry, view: Buffer) -> int:
     count = entry.sock.recv_into(view)
-    if entry.stream and len(view):
-        entry.eof = not count
+    if entry.stream:
+        size = len(view)
+        entry.eof = not count and size > 0
+        entry.drained = 0 < count < size
     return count
 
 
 def recvfrom(entry: Entry, max_bytes: int) -> tuple[bytes, OsAddress]:
     data, raw = entry.sock.recvfrom(max_bytes)
-    if entry.stream and max_bytes:
-        entry.eof = not data
+    if entry.stream:
+        count = len(data)
+        entry.eof = not count and max_bytes > 0
+        entry.drained = 0 < count < max_bytes
     return data, raw
 
 
-def recvfrom_into(entry: Entry, view: memoryview) -> tuple[int, OsAddress]:
+def recvfrom_into(entry: Entry, view: Buffer) -> tuple[int, OsAddress]:
     count, raw = entry.sock.recvfrom_into(view)
-    if entry.stream and len(view):
-        entry.eof = not count
+    if entry.stream:
+        size = len(view)
+        entry.eof = not count and size > 0
+        entry.drained = 0 < count < size
     return count, raw
 
 
 def send(entry: Entry, data: Buffer | Sequence[Buffer]) -> int:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return entry.sock.send(data)
-    return entry.sock.sendmsg(data)
+        sent = entry.sock.send(data)
+        entry.drained = sent < len(data)
+    else:
+        sent = entry.sock.sendmsg(data)
+        entry.drained = sent < sum(map(len, data))
+    return sent
 
 
 def sendto(entry: Entry, data: Buffer | Sequence[Buffer], address: OsAddress) -> int:

@@ -8,33 +8,55 @@ trio waits for an fd with a one-shot epoll registration: every
 On a busy server that is one extra system call per message. This module
 keeps, for each trio run, one epoll instance of its own in which every fd is
 registered once, edge-triggered, for both directions. trio itself watches
-only that epoll fd; a system task (the *poller*) wakes when it becomes
-readable, drains it with ``epoll_wait(0)`` and reschedules the tasks that
-were waiting, many per wake-up on a loaded server.
+only that epoll fd.
+
+Leader and followers. Of the tasks waiting on the layer, one, the *leader*,
+waits in ``trio.lowlevel.wait_readable(epoll)``; the others, *followers*,
+sleep in ``wait_task_rescheduled`` until the leader hands them an event.
+When the epoll fd becomes readable the leader drains it with
+``epoll_wait(0)``, reschedules every follower whose fd is ready, and goes on
+with its own work if its fd was among them, first promoting a follower to
+lead. So a lone waiter (a client with one connection) costs what trio's own
+wait costs, and a busy server wakes one task per batch of events instead of
+asking trio for one ``epoll_ctl`` per message.
 
 Edge-triggered events are reported once per change, so none may be lost.
-Each fd has, per direction, a waiting task or a *ready bit*:
+Each fd has, per direction, a *ready bit* (may the system call succeed?)
+and at most one waiting task:
 
-1. An event for a direction with a waiter wakes that waiter.
-2. An event for a direction without a waiter sets the ready bit.
-3. A task that is about to wait first takes (clears) the ready bit; if it was
-   set, it returns at once and retries its system call instead of sleeping.
-4. Tasks always try their system call first and wait only after it reported
-   ``EAGAIN``. Between that failure and the wait there is no checkpoint, so
-   every edge that can matter arrives after the task is registered (rule 1)
-   or is already in the ready bit (rule 3). A stale bit costs one extra
-   failed system call, never a lost wake-up.
+1. A new state starts ready: the first operation just tries.
+2. An operation that fails with ``EAGAIN``, or a stream read or write that
+   moved fewer bytes than asked (the kernel buffer ran dry or full), clears
+   the bit; the next operation then waits instead of making a system call
+   that would fail. This saves one failed system call per message.
+3. An event for a direction with a waiter wakes that waiter; without one it
+   sets the bit.
+4. Clearing and the next wait happen with no checkpoint in between, and
+   events are handled only by a leader, which runs only at checkpoints; so
+   every edge that follows the observation "not ready" is seen (rule 3). A
+   bit that is set while the data was already taken costs one failed system
+   call, never a lost wake-up.
+5. End of stream, a reset or an error is a lasting condition, reported
+   once: such an event makes the bit *sticky* for that direction, so rule 2
+   can never put to sleep a task whose next call would return at once.
+6. While any follower sleeps there is a leader, or one is being promoted.
 
 Closing an fd (:func:`release`) removes it from every run's epoll, forgets
 its state and wakes its waiters with ``trio.ClosedResourceError``: directly
-on the run's own thread, through the run's ``TrioToken`` from any other.
-Forgetting happens at once in every run, so a run that later gets the same
-fd number for a new socket never trusts a stale registration.
+on the run's own thread, through the run's ``TrioToken`` from any other. A
+leader blocked in trio's ``wait_readable`` cannot be rescheduled, so when
+another task settles the leader's own wait (a close, or a task that drained
+the epoll just before sleeping) the leader is *kicked* with
+``trio.lowlevel.notify_closing(epoll)``: trio wakes it, and it finds its
+outcome recorded. Forgetting happens at once in every run, so a
+run that later gets the same fd number for a new socket never trusts a
+stale registration.
 
-A layer lives exactly as long as its run: the poller is a system task, so
-it is cancelled when the run ends, and it closes the epoll on its way out.
-All waiting is ``wait_task_rescheduled`` with an abort function, so
-cancellation and ``MockClock`` work exactly as with trio's own waits.
+A layer lives exactly as long as its run: a system task (which only
+sleeps) is cancelled when the run ends and closes the epoll on its way out.
+Leaders wait through trio and followers through ``wait_task_rescheduled``
+with an abort function, so cancellation and ``MockClock`` work exactly as
+with trio's own waits; a cancelled leader promotes a follower on its way out.
 """
 
 from __future__ import annotations
@@ -42,13 +64,14 @@ from __future__ import annotations
 import contextlib
 import select
 import threading
+from collections.abc import Coroutine
 from typing import Final
 
 import outcome
 import trio
 from trio.lowlevel import Abort, RaiseCancelT, RunVar, Task
 
-__all__ = ["READ", "WRITE", "Layer", "current_layer", "release"]
+__all__ = ["READ", "WRITE", "FdState", "Layer", "current_layer", "release"]
 
 READ: Final = 0
 WRITE: Final = 1
@@ -61,17 +84,24 @@ _BUDGET: Final = 32
 _REGISTER_MASK: Final = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 _READ_MASK: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _WRITE_MASK: Final = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_READ_END: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_WRITE_END: Final = select.EPOLLHUP | select.EPOLLERR
 _MAX_EVENTS: Final = 512
 
 
-class _Group:
-    """A task waiting on several fds at once; the first event wakes it."""
+_LEAD: Final = object()  # the value a promoted follower is woken with
 
-    __slots__ = ("slots", "task")
+
+class _Waiter:
+    """A task waiting on one or more (fd, direction) slots; the first event wakes it."""
+
+    __slots__ = ("leading", "result", "slots", "task")
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        self.slots: list[tuple[_FdState, int]] = []
+        self.slots: list[tuple[FdState, int]] = []
+        self.leading = False
+        self.result: outcome.Outcome[None] | None = None
 
     def detach(self) -> None:
         for state, want in self.slots:
@@ -79,23 +109,19 @@ class _Group:
                 state.waiter[want] = None
 
 
-_Waiter = Task | _Group
+class FdState:
+    """Per-fd, per-direction ready bits and waiters (see the module docstring)."""
 
-
-class _FdState:
-    __slots__ = ("ready", "waiter")
+    __slots__ = ("ready", "sticky", "waiter")
 
     def __init__(self) -> None:
-        self.ready = [False, False]
+        self.ready = [True, True]
+        self.sticky = [False, False]
         self.waiter: list[_Waiter | None] = [None, None]
 
-
-def _wake(waiter: _Waiter, result: outcome.Outcome[None]) -> None:
-    if isinstance(waiter, _Group):
-        waiter.detach()
-        trio.lowlevel.reschedule(waiter.task, result)
-    else:
-        trio.lowlevel.reschedule(waiter, result)
+    def clear(self, want: int) -> None:
+        """Record that ``want`` is not possible now (rule 2 of the module docstring)."""
+        self.ready[want] = self.sticky[want]
 
 
 def _closed_outcome() -> outcome.Error:
@@ -108,7 +134,9 @@ class Layer:
     def __init__(self) -> None:
         self.budget = _BUDGET
         self._epoll = select.epoll()
-        self._states: dict[int, _FdState] = {}
+        self._states: dict[int, FdState] = {}
+        self._leader: _Waiter | None = None
+        self._followers: dict[_Waiter, None] = {}
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
 
@@ -120,49 +148,120 @@ class Layer:
         self.budget = _BUDGET
         return True
 
-    async def wait(self, fd: int, want: int) -> None:
+    def state(self, fd: int) -> FdState:
+        """The readiness state of ``fd``, registering it on first use.
+
+        Raises:
+            trio.ClosedResourceError: ``fd`` is not open.
+        """
+        return self._states.get(fd) or self._register(fd)
+
+    def wait(self, fd: int, want: int) -> Coroutine[object, None, None]:
         """Sleep until ``fd`` may be ready for ``want`` (``READ`` or ``WRITE``).
+
+        Returns at once, clearing the bit, if it is already set.
 
         Raises:
             trio.BusyResourceError: another task waits on ``fd`` the same way.
             trio.ClosedResourceError: the fd was closed before or while waiting.
         """
-        state = self._states.get(fd) or self._register(fd)
-        if state.ready[want]:
-            state.ready[want] = False
-            return
-        if state.waiter[want] is not None:
-            raise trio.BusyResourceError(_busy_message(want))
-        state.waiter[want] = trio.lowlevel.current_task()
-
-        def abort(_: RaiseCancelT) -> Abort:
-            state.waiter[want] = None
-            return Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        return self.wait_any((fd,), want)
 
     async def wait_any(self, fds: tuple[int, ...], want: int) -> None:
         """Like :meth:`wait`, for the first of several fds."""
         states = [self._states.get(fd) or self._register(fd) for fd in fds]
-        for state in states:
-            if state.ready[want]:
-                state.ready[want] = False
+        if _take_ready(states, want):
+            return
+        if self._leader is None:
+            # About to lead: an edge may already wait in the epoll (a peer on
+            # this CPU answered while we ran), and one epoll_wait(0) is
+            # cheaper than sleeping for it through trio.
+            self._dispatch()
+            if _take_ready(states, want):
                 return
-        if any(state.waiter[want] is not None for state in states):
-            raise trio.BusyResourceError(_busy_message(want))
-        group = _Group(trio.lowlevel.current_task())
         for state in states:
-            state.waiter[want] = group
-            group.slots.append((state, want))
+            if state.waiter[want] is not None:
+                raise trio.BusyResourceError(_busy_message(want))
+        waiter = _Waiter(trio.lowlevel.current_task())
+        for state in states:
+            state.waiter[want] = waiter
+            waiter.slots.append((state, want))
+        if self._leader is None:
+            await self._lead(waiter)
+            return
+        self._followers[waiter] = None
 
         def abort(_: RaiseCancelT) -> Abort:
-            group.detach()
+            waiter.detach()
+            del self._followers[waiter]
             return Abort.SUCCEEDED
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        if await trio.lowlevel.wait_task_rescheduled(abort) is _LEAD:
+            await self._lead(waiter)
 
-    def forget(self, fd: int) -> None:
-        """Drop ``fd`` from this layer and wake its waiters; callable from any thread."""
+    async def _lead(self, waiter: _Waiter) -> None:
+        """Watch the epoll fd through trio until ``waiter``'s own slot fires."""
+        self._leader = waiter
+        waiter.leading = True
+        try:
+            while waiter.result is None:
+                # ClosedResourceError: kicked, our outcome is recorded (see _fire).
+                with contextlib.suppress(trio.ClosedResourceError):
+                    await trio.lowlevel.wait_readable(self._epoll)
+                self._dispatch()
+        finally:
+            waiter.detach()
+            self._leader = None
+            if self._followers:
+                heir = next(iter(self._followers))
+                del self._followers[heir]
+                heir.leading = True
+                self._leader = heir
+                trio.lowlevel.reschedule(heir.task, outcome.Value(_LEAD))
+        waiter.result.unwrap()
+
+    def _dispatch(self) -> None:
+        states = self._states
+        for fd, mask in self._epoll.poll(0, _MAX_EVENTS):
+            state = states.get(fd)
+            if state is None:
+                continue
+            if mask & _READ_MASK:
+                if mask & _READ_END:
+                    state.sticky[READ] = True
+                self._fire(state, READ, outcome.Value(None))
+            if mask & _WRITE_MASK:
+                if mask & _WRITE_END:
+                    state.sticky[WRITE] = True
+                self._fire(state, WRITE, outcome.Value(None))
+
+    def _fire(self, state: FdState, want: int, result: outcome.Outcome[None]) -> None:
+        waiter = state.waiter[want]
+        if waiter is None:
+            state.ready[want] = True
+            return
+        waiter.detach()
+        if waiter.leading:
+            if waiter.result is None:
+                waiter.result = result
+                if trio.lowlevel.current_task() is not waiter.task:
+                    # The leader may sleep in trio's wait: kick it (see module docstring).
+                    trio.lowlevel.notify_closing(self._epoll)
+        else:
+            del self._followers[waiter]
+            trio.lowlevel.reschedule(waiter.task, result)
+
+    def _wake_all(self, state: FdState, retry: bool) -> None:
+        for want in (READ, WRITE):
+            if state.waiter[want] is not None:
+                self._fire(state, want, outcome.Value(None) if retry else _closed_outcome())
+
+    def forget(self, fd: int, retry: bool = False) -> None:
+        """Drop ``fd`` from this layer and wake its waiters; callable from any thread.
+
+        The waiters raise ``trio.ClosedResourceError``, or with ``retry``
+        simply retry their system call (the fd stays open but changed).
+        """
         state = self._states.pop(fd, None)
         if state is None:
             return
@@ -170,12 +269,12 @@ class Layer:
         with contextlib.suppress(OSError, ValueError):
             self._epoll.unregister(fd)
         if threading.get_ident() == self._thread:
-            _close_waiters(state)
+            self._wake_all(state, retry)
         else:
             with contextlib.suppress(trio.RunFinishedError):
-                self._token.run_sync_soon(_close_waiters, state)
+                self._token.run_sync_soon(self._wake_all, state, retry)
 
-    def _register(self, fd: int) -> _FdState:
+    def _register(self, fd: int) -> FdState:
         try:
             self._epoll.register(fd, _REGISTER_MASK)
         except FileExistsError:
@@ -184,47 +283,26 @@ class Layer:
             self._epoll.modify(fd, _REGISTER_MASK)
         except OSError as exc:
             raise trio.ClosedResourceError(f"fd {fd} is not open") from exc
-        state = self._states[fd] = _FdState()
+        state = self._states[fd] = FdState()
         return state
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The poller: forward epoll events to waiting tasks until the run ends."""
-        states = self._states
+        """Hold the layer open until the run ends, then close its epoll."""
         try:
             task_status.started()
-            while True:
-                await trio.lowlevel.wait_readable(self._epoll)
-                for fd, mask in self._epoll.poll(0, _MAX_EVENTS):
-                    state = states.get(fd)
-                    if state is None:
-                        continue
-                    if mask & _READ_MASK:
-                        _fire(state, READ)
-                    if mask & _WRITE_MASK:
-                        _fire(state, WRITE)
+            await trio.sleep_forever()
         finally:
             _unlist(self)
-            for state in states.values():
-                _close_waiters(state)
-            states.clear()
+            self._states.clear()
             self._epoll.close()
 
 
-def _fire(state: _FdState, want: int) -> None:
-    waiter = state.waiter[want]
-    if waiter is None:
-        state.ready[want] = True
-    else:
-        state.waiter[want] = None
-        _wake(waiter, outcome.Value(None))
-
-
-def _close_waiters(state: _FdState) -> None:
-    for want in (READ, WRITE):
-        waiter = state.waiter[want]
-        if waiter is not None:
-            state.waiter[want] = None
-            _wake(waiter, _closed_outcome())
+def _take_ready(states: list[FdState], want: int) -> bool:
+    for state in states:
+        if state.ready[want]:
+            state.clear(want)
+            return True
+    return False
 
 
 def _busy_message(want: int) -> str:
@@ -248,7 +326,7 @@ def current_layer() -> Layer:
     global _layers
     with _layers_lock:
         _layers = (*_layers, layer)
-    trio.lowlevel.spawn_system_task(layer.run, name="trionet readiness poller")
+    trio.lowlevel.spawn_system_task(layer.run, name="trionet readiness layer")
     return layer
 
 
@@ -258,7 +336,10 @@ def _unlist(layer: Layer) -> None:
         _layers = tuple(other for other in _layers if other is not layer)
 
 
-def release(fd: int) -> None:
-    """Forget ``fd`` in every run's layer, waking its waiters (before a close or handoff)."""
+def release(fd: int, retry: bool = False) -> None:
+    """Forget ``fd`` in every run's layer, waking its waiters (before a close or handoff).
+
+    With ``retry`` the waiters retry instead of raising ``ClosedResourceError``.
+    """
     for layer in _layers:
-        layer.forget(fd)
+        layer.forget(fd, retry)

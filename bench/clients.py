@@ -1,0 +1,89 @@
+"""Ping-pong clients for the benchmark, one per implementation.
+
+Usage: ``python bench/clients.py KIND PORT MESSAGES SIZE``; prints
+``RESULT rtt_per_s=<float> cpu_us_per_rt=<float>``. Each client opens one
+connection and does MESSAGES round trips of SIZE bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+
+import trio
+
+from trionet import socket as fd
+
+
+async def trionet_client(port: int, messages: int, size: int) -> None:
+    conn = fd.socket(fd.AF_INET, fd.SOCK_STREAM)
+    try:
+        await fd.connect(conn, ("127.0.0.1", port))
+        fd.set_no_delay(conn, True)
+        payload = b"x" * size
+        start = _clock()
+        for _ in range(messages):
+            await fd.send(conn, payload)
+            got = 0
+            while got < size:
+                got += len(await fd.recv(conn, 65536))
+        _report(start, messages)
+    finally:
+        fd.close(conn)
+
+
+async def trio_client(port: int, messages: int, size: int) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        payload = b"x" * size
+        start = _clock()
+        for _ in range(messages):
+            await stream.send_all(payload)
+            got = 0
+            while got < size:
+                got += len(await stream.receive_some(65536))
+        _report(start, messages)
+
+
+async def asyncio_client(port: int, messages: int, size: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    payload = b"x" * size
+    start = _clock()
+    for _ in range(messages):
+        writer.write(payload)
+        await writer.drain()
+        got = 0
+        while got < size:
+            got += len(await reader.read(65536))
+    _report(start, messages)
+    writer.close()
+    await writer.wait_closed()
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _report(start: tuple[float, float], messages: int) -> None:
+    wall = time.perf_counter() - start[0]
+    cpu = time.process_time() - start[1]
+    print(f"RESULT rtt_per_s={messages / wall:.1f} cpu_us_per_rt={cpu / messages * 1e6:.2f}")
+
+
+def main() -> None:
+    kind, port, messages, size = sys.argv[1], *map(int, sys.argv[2:5])
+    if kind == "trionet":
+        trio.run(trionet_client, port, messages, size)
+    elif kind == "trio":
+        trio.run(trio_client, port, messages, size)
+    elif kind == "asyncio":
+        asyncio.run(asyncio_client(port, messages, size))
+    else:
+        raise SystemExit(f"unknown client kind {kind!r}")
+
+
+if __name__ == "__main__":
+    main()

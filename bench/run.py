@@ -1,0 +1,218 @@
+"""trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
+
+Usage: ``python bench/run.py [--quick] [--rounds N]`` (or ``nox -s bench``).
+
+Rows:
+
+- server ping-pong: 50 connections, 64-byte messages, driven by the C load
+  generator (``loadgen.c`` from the project's shared tools, built here);
+  round trips per second and the server's CPU time per round trip;
+- server stream: one connection echoing 64 KiB chunks; MiB/s;
+- server idle memory: resident memory per idle connection (1,000 of them);
+- client ping-pong: one connection against a small C echo server pinned to
+  the client's own CPU, so the figure measures CPU cost, not the VM's
+  cross-CPU wake-up; round trips per second and CPU time per round trip.
+
+Every implementation runs the same workload in its own process, in rounds
+that interleave the implementations; each figure is the median over rounds.
+Ratios are to raw trio (``trio.serve_tcp`` / ``SocketStream``). Without gcc
+or ``loadgen.c`` the Python load generator ``pyloadgen.py`` stands in, and
+the report says so: it is then likely to be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / ".build"
+KINDS = ("trionet", "trio", "asyncio")
+TICK = os.sysconf("SC_CLK_TCK")
+IDLE_CONNECTIONS = 1000
+
+
+def _build(source: Path, name: str) -> Path | None:
+    if not source.exists() or not shutil.which("gcc"):
+        return None
+    BUILD.mkdir(exist_ok=True)
+    binary = BUILD / name
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        done = subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=False)
+        if done.returncode:
+            return None
+    return binary
+
+
+def _pinned(command: list[str], cpu: int | None) -> list[str]:
+    if cpu is None:
+        return command
+    return ["taskset", "-c", str(cpu), *command]
+
+
+def _parse(line: str) -> dict[str, float]:
+    fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+    return {key: float(value) for key, value in fields.items()}
+
+
+def _result(output: str) -> dict[str, float]:
+    lines = [line for line in output.splitlines() if line.startswith("RESULT")]
+    if not lines:
+        raise RuntimeError(f"no RESULT line in: {output!r}")
+    return _parse(lines[-1])
+
+
+class Server:
+    """A server process on loopback whose CPU time and memory can be read."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"server did not start: {command}")
+        self.port = int(line.split()[1])
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        shared = HERE.parents[1] / "shared" / "tools" / "loadgen.c"
+        source = Path(os.environ.get("TRIONET_LOADGEN_SRC", shared))
+        built = _build(source, "loadgen")
+        self.loadgen = [str(built)] if built else [sys.executable, str(HERE / "pyloadgen.py")]
+        self.loadgen_name = "C loadgen" if built else "Python pyloadgen.py (likely the bottleneck)"
+        echo = _build(HERE / "echo_server.c", "echo_server")
+        self.echo = [str(echo)] if echo else [sys.executable, str(HERE / "servers.py"), "asyncio"]
+        self.echo_name = "C echo_server" if echo else "asyncio echo server"
+        two_cpus = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+        self.server_cpu, self.load_cpu = (1, 0) if two_cpus else (None, None)
+        self.results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    def _loadgen(self, *args: object) -> dict[str, float]:
+        command = _pinned([*self.loadgen, *map(str, args)], self.load_cpu)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+        return _result(done.stdout)
+
+    def _server(self, kind: str) -> Server:
+        command = [sys.executable, str(HERE / "servers.py"), kind, "0"]
+        return Server(_pinned(command, self.server_cpu))
+
+    def server_round(self, kind: str) -> None:
+        conns, msgs = 50, self.args.messages
+        server = self._server(kind)
+        try:
+            self._loadgen("pingpong", "127.0.0.1", server.port, conns, 200, 64)
+            before = server.cpu_seconds()
+            ping = self._loadgen("pingpong", "127.0.0.1", server.port, conns, msgs, 64)
+            cpu = server.cpu_seconds() - before
+            self.results["server ping-pong rt/s"][kind].append(ping["rtt_per_s"])
+            self.results["server CPU us/rt"][kind].append(cpu / (conns * msgs) * 1e6)
+            stream = self._loadgen("stream", "127.0.0.1", server.port, self.args.stream_mib, 65536)
+            self.results["server stream MiB/s"][kind].append(stream["mib_per_s"])
+        finally:
+            server.stop()
+
+    def idle_memory(self, kind: str) -> None:
+        server = self._server(kind)
+        try:
+            self._loadgen("pingpong", "127.0.0.1", server.port, 10, 10, 64)
+            base = server.rss_bytes()
+            command = [*self.loadgen, "idle", "127.0.0.1", str(server.port), str(IDLE_CONNECTIONS)]
+            holder = subprocess.Popen(
+                _pinned([*command, "3"], self.load_cpu), stdout=subprocess.PIPE, text=True
+            )
+            assert holder.stdout is not None
+            for line in holder.stdout:
+                if line.startswith("READY"):
+                    time.sleep(0.5)
+                    grown = server.rss_bytes() - base
+                    self.results["idle KiB/conn"][kind].append(grown / IDLE_CONNECTIONS / 1024)
+                    break
+            holder.wait(timeout=60)
+        finally:
+            server.stop()
+
+    def client_round(self, kind: str, echo_port: int) -> None:
+        command = [sys.executable, str(HERE / "clients.py"), kind, str(echo_port)]
+        command += [str(self.args.messages), "64"]
+        done = subprocess.run(
+            _pinned(command, self.server_cpu),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
+        result = _result(done.stdout)
+        self.results["client ping-pong rt/s"][kind].append(result["rtt_per_s"])
+        self.results["client CPU us/rt"][kind].append(result["cpu_us_per_rt"])
+
+    def run(self) -> None:
+        print(f"load generator: {self.loadgen_name}; echo peer for clients: {self.echo_name}")
+        where = "unpinned" if self.server_cpu is None else "server CPU 1, load generator CPU 0"
+        print(f"pinning: {where}; rounds: {self.args.rounds}; python {sys.version.split()[0]}")
+        for round_number in range(self.args.rounds):
+            for kind in KINDS:
+                self.server_round(kind)
+            print(f"  server round {round_number + 1} done", flush=True)
+        for kind in KINDS:
+            self.idle_memory(kind)
+        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        try:
+            for _ in range(self.args.rounds):
+                for kind in KINDS:
+                    self.client_round(kind, echo.port)
+        finally:
+            echo.stop()
+        self.report()
+
+    def report(self) -> None:
+        lower_is_better = ("server CPU us/rt", "client CPU us/rt", "idle KiB/conn")
+        print()
+        print(f"{'row':<24}" + "".join(f"{kind:>12}" for kind in KINDS) + "   trionet/trio")
+        for row, by_kind in self.results.items():
+            medians = {kind: statistics.median(values) for kind, values in by_kind.items()}
+            cells = "".join(f"{medians[kind]:>12,.1f}" for kind in KINDS)
+            ratio = medians["trionet"] / medians["trio"] if medians["trio"] else float("nan")
+            if row in lower_is_better:
+                ratio = 1 / ratio if ratio else float("nan")
+            print(f"{row:<24}{cells}   {ratio:>8.2f}x")
+        print("\n(ratio > 1 means trionet is better; for CPU and memory rows it is trio / trionet)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=4000, help="round trips per connection")
+    parser.add_argument("--stream-mib", type=int, default=1024)
+    parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.messages, args.stream_mib = 1, 500, 128
+    Bench(args).run()
+
+
+if __name__ == "__main__":
+    main()

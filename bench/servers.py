@@ -1,0 +1,89 @@
+"""Echo servers for the benchmark, one per implementation, each run in its own process.
+
+Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``,
+``trio``, ``asyncio``. Prints ``READY <port>`` once listening and serves
+until killed. Every server reads up to 64 KiB and writes back all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import trio
+
+from trionet import socket as fd
+
+CHUNK = 65536
+
+
+async def trionet_server(port: int) -> None:
+    listener = fd.socket(fd.AF_INET, fd.SOCK_STREAM)
+    fd.set_reuse_addr(listener, True)
+    fd.bind(listener, ("127.0.0.1", port))
+    fd.listen(listener, 1024)
+    print("READY", fd.sock_name(listener).port, flush=True)  # type: ignore[union-attr]
+
+    async def echo(conn: int) -> None:
+        # No buffer held per connection: an idle connection costs only its fd.
+        try:
+            while data := await fd.recv(conn, CHUNK):
+                view = memoryview(data)
+                while view:
+                    view = view[await fd.send(conn, view) :]
+        except OSError:
+            return
+        finally:
+            fd.close(conn)
+
+    async with trio.open_nursery() as nursery:
+        while True:
+            conn, _ = await fd.accept(listener)
+            fd.set_no_delay(conn, True)
+            nursery.start_soon(echo, conn)
+
+
+async def trio_server(port: int) -> None:
+    async def echo(stream: trio.SocketStream) -> None:
+        try:
+            async for data in stream:
+                await stream.send_all(data)
+        except trio.BrokenResourceError:
+            return
+
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1", backlog=1024)
+    print("READY", listeners[0].socket.getsockname()[1], flush=True)
+    await trio.serve_listeners(echo, listeners)
+
+
+async def asyncio_server(port: int) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(CHUNK):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", port, backlog=1024)
+    print("READY", server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "trionet":
+        trio.run(trionet_server, port)
+    elif kind == "trio":
+        trio.run(trio_server, port)
+    elif kind == "asyncio":
+        asyncio.run(asyncio_server(port))
+    else:
+        raise SystemExit(f"unknown server kind {kind!r}")
+
+
+if __name__ == "__main__":
+    main()
