@@ -64,7 +64,7 @@ async def perform(
             try:
                 result = attempt(*args)
             except BlockingIOError:
-                state.clear(want)
+                _blocked(state, want)
             else:
                 _settle(entry, state, want)
                 if layer.spend():
@@ -79,6 +79,8 @@ async def perform(
                 try:
                     result = attempt(*args)
                 except BlockingIOError:
+                    for fd in fds:
+                        _blocked(layer.state(fd), want)
                     continue
                 break
         _settle(entry, layer.state(entry.fd), want)
@@ -87,6 +89,17 @@ async def perform(
             raise trio.ClosedResourceError("the socket is closed") from exc
         raise
     return result
+
+
+def _blocked(state: FdState, want: int) -> None:
+    """After ``EAGAIN``: not ready, and no lasting condition pending either.
+
+    An end of stream or an error would have made the call return at once,
+    so a sticky bit is stale (say, an error another call already took).
+    Kept, it would make every wait return at once: a retry loop without a
+    checkpoint, which freezes the whole run.
+    """
+    state.ready[want] = state.sticky[want] = False
 
 
 def _settle(entry: Entry, state: FdState, want: int) -> None:

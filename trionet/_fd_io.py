@@ -51,7 +51,8 @@ async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAdd
         Timeout: no connection came within ``timeout`` seconds.
         trio.ClosedResourceError: ``fd`` was closed, before or while waiting.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     listener = entry(fd)
     sock, raw = await perform(listener, READ, timeout, "accept", _accept, listener)
     sock.setblocking(False)
@@ -70,7 +71,8 @@ async def connect(fd: int, addr: object, *, timeout: float | None = None) -> Non
         Timeout: the connection was not made within ``timeout`` seconds.
         ConnectionRefusedError: nothing listens there (and other ``OSError``).
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     target = entry(fd)
     address = os_address(target, addr)
     await perform(target, WRITE, timeout, "connect", Connect(target, address))
@@ -87,7 +89,8 @@ async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
     Raises:
         Timeout: the socket could not take any byte within ``timeout``.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     payload = outgoing(data)
     target = entry(fd)
     return await perform(target, WRITE, timeout, "send", _send, target, payload)
@@ -101,7 +104,8 @@ async def sendto(fd: int, addr: object, data: object, *, timeout: float | None =
     Raises:
         Timeout: the socket could not take the data within ``timeout``.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     payload = outgoing(data)
     target = entry(fd)
     address = os_address(target, addr)
@@ -109,6 +113,8 @@ async def sendto(fd: int, addr: object, data: object, *, timeout: float | None =
 
 
 def _max_bytes(value: object) -> int:
+    if type(value) is int and 0 <= value <= _MAX_RECV:
+        return value
     return check_int("max_bytes", value, 0, _MAX_RECV)
 
 
@@ -120,7 +126,8 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     size = _max_bytes(max_bytes)
     source = entry(fd)
     return await perform(source, READ, timeout, "recv", _recv, source, size)
@@ -141,7 +148,8 @@ async def recv_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     view = writable_view(buffer, offset, length)
     source = entry(fd)
     return await perform(source, READ, timeout, "recv_into", _recv_into, source, view)
@@ -157,7 +165,8 @@ async def recvfrom(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     size = _max_bytes(max_bytes)
     source = entry(fd)
     data, raw = await perform(source, READ, timeout, "recvfrom", _recvfrom, source, size)
@@ -182,7 +191,8 @@ async def recvfrom_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     view = writable_view(buffer, offset, length)
     source = entry(fd)
     count, raw = await perform(source, READ, timeout, "recvfrom_into", _recvfrom_into, source, view)

@@ -95,13 +95,20 @@ _LEAD: Final = object()  # the value a promoted follower is woken with
 class _Waiter:
     """A task waiting on one or more (fd, direction) slots; the first event wakes it."""
 
-    __slots__ = ("leading", "result", "slots", "task")
+    __slots__ = ("layer", "leading", "result", "slots", "task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, layer: Layer) -> None:
         self.task = task
+        self.layer = layer
         self.slots: list[tuple[FdState, int]] = []
         self.leading = False
         self.result: outcome.Outcome[None] | None = None
+
+    def abort(self, _: RaiseCancelT) -> Abort:
+        """Cancelled while following: let go of every slot."""
+        self.detach()
+        del self.layer._followers[self]
+        return Abort.SUCCEEDED
 
     def detach(self) -> None:
         for state, want in self.slots:
@@ -179,25 +186,19 @@ class Layer:
             self._dispatch()
             if _take_ready(states, want):
                 return
+        waiter = _Waiter(trio.lowlevel.current_task(), self)
         for state in states:
             if state.waiter[want] is not None:
+                waiter.detach()
                 raise trio.BusyResourceError(_busy_message(want))
-        waiter = _Waiter(trio.lowlevel.current_task())
-        for state in states:
             state.waiter[want] = waiter
             waiter.slots.append((state, want))
         if self._leader is None:
             await self._lead(waiter)
-            return
-        self._followers[waiter] = None
-
-        def abort(_: RaiseCancelT) -> Abort:
-            waiter.detach()
-            del self._followers[waiter]
-            return Abort.SUCCEEDED
-
-        if await trio.lowlevel.wait_task_rescheduled(abort) is _LEAD:
-            await self._lead(waiter)
+        else:
+            self._followers[waiter] = None
+            if await trio.lowlevel.wait_task_rescheduled(waiter.abort) is _LEAD:
+                await self._lead(waiter)
 
     async def _lead(self, waiter: _Waiter) -> None:
         """Watch the epoll fd through trio until ``waiter``'s own slot fires."""

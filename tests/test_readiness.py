@@ -1,0 +1,1259 @@
+"""The readiness layer keeps every trio guarantee.
+
+trionet replaces trio's per-wait ``epoll_ctl`` with one edge-triggered epoll
+per run (:mod:`trionet._readiness`) and yields only every ``_BUDGET``
+successful operations (:mod:`trionet._drive`). These tests drive it through
+``trionet.socket`` over real loopback sockets and look inside the layer only
+to observe which fds it holds and which tasks wait in it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import wait_all_tasks_blocked
+
+import trionet
+from trionet import _readiness
+from trionet import socket as s
+from trionet._readiness import _BUDGET, READ, WRITE
+
+T = TypeVar("T")
+
+LOOPBACK = "127.0.0.1"
+LAYER_TASK_PREFIX = "trionet readiness"
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+class _Fds:
+    """The sockets a test opened; each is closed exactly once.
+
+    fd numbers are reused at once, so closing one twice could close a stranger.
+    """
+
+    def __init__(self) -> None:
+        self._open: list[int] = []
+
+    def add(self, fd: int) -> int:
+        self._open.append(fd)
+        return fd
+
+    def close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.remove(fd)
+            s.close(fd)
+
+    def give_away(self, fd: int) -> None:
+        """Another run owns ``fd`` from now on and closes it."""
+        self._open.remove(fd)
+
+    def close_all(self) -> None:
+        while self._open:
+            s.close(self._open.pop())
+
+
+@pytest.fixture
+def fds() -> Iterator[_Fds]:
+    opened = _Fds()
+    try:
+        yield opened
+    finally:
+        opened.close_all()
+
+
+def _tcp_listener(fds: _Fds, backlog: int = 5) -> int:
+    listener = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    s.bind(listener, (LOOPBACK, 0))
+    s.listen(listener, backlog)
+    return listener
+
+
+async def _connected(fds: _Fds) -> tuple[int, int]:
+    """A connected TCP loopback pair: (client, server side)."""
+    listener = _tcp_listener(fds)
+    pair = await _connected_to(fds, listener)
+    fds.close(listener)
+    return pair
+
+
+async def _connected_to(fds: _Fds, listener: int) -> tuple[int, int]:
+    """A client connected to ``listener`` and its accepted side."""
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    await s.connect(client, s.sock_name(listener))
+    server, _ = await s.accept(listener)
+    return client, fds.add(server)
+
+
+async def _unix_connected(fds: _Fds, directory: Path) -> tuple[int, int]:
+    """A connected Unix-domain stream pair: its buffers fill and stay full, deterministically."""
+    path = str(directory / "pair.sock")
+    listener = fds.add(s.socket(s.AF_UNIX, s.SOCK_STREAM))
+    s.bind(listener, path)
+    s.listen(listener)
+    client = fds.add(s.socket(s.AF_UNIX, s.SOCK_STREAM))
+    await s.connect(client, path)
+    server, _ = await s.accept(listener)
+    fds.add(server)
+    fds.close(listener)
+    return client, server
+
+
+def _mports_listener(fds: _Fds, count: int) -> tuple[int, int]:
+    """A listener that also listens on the ``count`` ports after its own: (fd, port)."""
+    for _ in range(50):
+        listener = _tcp_listener(fds)
+        try:
+            s.mports(listener, count)
+        except OSError:
+            # A following port was taken: try another base port.
+            fds.close(listener)
+            continue
+        address = s.sock_name(listener)
+        assert isinstance(address, trionet.SockAddr)
+        return listener, address.port
+    pytest.fail("no run of free consecutive loopback ports in 50 tries")
+
+
+async def _fill_send_buffer(fd: int) -> int:
+    """Send until the kernel takes no more; return the bytes it took."""
+    chunk = bytes(65536)
+    total = 0
+    for _ in range(10_000):
+        try:
+            total += await s.send(fd, chunk, timeout=0)
+        except trionet.Timeout:
+            return total
+    pytest.fail("the send buffer never filled")
+
+
+async def _send_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[await s.send(fd, view) :]
+
+
+async def _recv_exactly(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await s.recv(fd, size - len(data))
+        assert chunk, "the peer closed early"
+        data += chunk
+    return data
+
+
+def _waiter(fd: int, want: int) -> object:
+    """What waits on ``fd`` for ``want`` in this run's layer, or ``None``."""
+    state = _readiness.current_layer()._states.get(fd)
+    return None if state is None else state.waiter[want]
+
+
+async def _parked(fd: int, want: int) -> None:
+    """Let every task block, then check that someone waits on ``fd`` for ``want``."""
+    await wait_all_tasks_blocked()
+    assert _waiter(fd, want) is not None, f"nobody waits on fd {fd} in the layer"
+
+
+async def _call_while_parked(
+    call: Callable[[], Awaitable[T]],
+    fd: int,
+    want: int,
+    trigger: Callable[[], Awaitable[object]],
+) -> T:
+    """Run ``call`` in a task; once it waits on ``fd``, run ``trigger``; return its result."""
+    results: list[T] = []
+
+    async def run() -> None:
+        results.append(await call())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await _parked(fd, want)
+        await trigger()
+    return results[0]
+
+
+def _layer_tasks() -> int:
+    """How many readiness-layer system tasks this run has."""
+    root = trio.lowlevel.current_root_task()
+    tasks = [task for nursery in root.child_nurseries for task in nursery.child_tasks]
+    return sum(task.name.startswith(LAYER_TASK_PREFIX) for task in tasks)
+
+
+async def _append(into: list[T], call: Awaitable[T]) -> None:
+    into.append(await call)
+
+
+async def _get(q: queue.Queue[T]) -> T:
+    """The next item from a thread queue, waiting at most 10 s (real time) for it."""
+    return await trio.to_thread.run_sync(lambda: q.get(timeout=10))
+
+
+async def _expect(
+    q: queue.Queue[str], message: str, thread: threading.Thread, errors: list[BaseException]
+) -> None:
+    """Wait for ``message`` from the run in ``thread``; raise that run's error if it failed."""
+    got = await _get(q)
+    if got != message:
+        await trio.to_thread.run_sync(thread.join, 10)
+        if errors:
+            raise errors[0]
+    assert got == message
+
+
+async def _pair_with_number(fds: _Fds, listener: int, number: int) -> tuple[int, int]:
+    """A connected pair whose client side has fd ``number`` (free at the call)."""
+    spares: list[int] = []
+    try:
+        for _ in range(1000):
+            fd = s.socket(s.AF_INET, s.SOCK_STREAM)
+            if fd == number:
+                break
+            spares.append(fd)
+        else:
+            pytest.fail(f"fd number {number} never came back")
+    finally:
+        for spare in spares:
+            s.close(spare)
+    client = fds.add(fd)
+    await s.connect(client, s.sock_name(listener))
+    server, _ = await s.accept(listener)
+    return client, fds.add(server)
+
+
+# --------------------------------------------------------------------------
+# Calls that block in a wait, for the cancellation tests
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Blocked:
+    """A call that waits on ``fd`` for ``want``, and what to check once it was interrupted.
+
+    ``check_after`` proves the interrupted call consumed nothing and left no
+    waiter behind: the same call waits again (no ``BusyResourceError``) and
+    completes.
+    """
+
+    fd: int
+    want: int
+    call: Callable[[float | None], Awaitable[object]]
+    check_after: Callable[[], Awaitable[None]]
+
+
+async def _blocked_recv(fds: _Fds, _: Path) -> _Blocked:
+    client, server = await _connected(fds)
+
+    async def check_after() -> None:
+        async def send() -> None:
+            await s.send(client, b"sent after the interruption")
+
+        got = await _call_while_parked(lambda: s.recv(server), server, READ, send)
+        assert got == b"sent after the interruption"
+
+    return _Blocked(server, READ, lambda timeout: s.recv(server, timeout=timeout), check_after)
+
+
+async def _blocked_accept(fds: _Fds, _: Path) -> _Blocked:
+    listener = _tcp_listener(fds)
+
+    async def check_after() -> None:
+        client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+
+        async def connect() -> None:
+            await s.connect(client, s.sock_name(listener))
+
+        server, peer = await _call_while_parked(lambda: s.accept(listener), listener, READ, connect)
+        fds.add(server)
+        assert peer == s.sock_name(client)
+
+    return _Blocked(
+        listener, READ, lambda timeout: s.accept(listener, timeout=timeout), check_after
+    )
+
+
+async def _blocked_send(fds: _Fds, tmp_path: Path) -> _Blocked:
+    sender, receiver = await _unix_connected(fds, tmp_path)
+    filled = await _fill_send_buffer(sender)
+
+    async def check_after() -> None:
+        received = 0
+
+        async def drain() -> None:
+            nonlocal received
+            while data := await s.recv(receiver):
+                received += len(data)
+
+        async with trio.open_nursery() as nursery:
+
+            async def start_draining() -> None:
+                nursery.start_soon(drain)
+
+            sent = await _call_while_parked(
+                lambda: s.send(sender, bytes(1000)), sender, WRITE, start_draining
+            )
+            s.shutdown(sender, "w")
+        # Every byte the peer got was counted by a send that returned.
+        assert sent > 0
+        assert received == filled + sent
+
+    return _Blocked(
+        sender, WRITE, lambda timeout: s.send(sender, bytes(1000), timeout=timeout), check_after
+    )
+
+
+async def _blocked_connect(fds: _Fds, _: Path) -> _Blocked:
+    # Backlog 0 queues one connection; the next SYN is dropped, so that
+    # connect stays in SYN_SENT (it would retry after a second, long after
+    # the test).
+    listener = _tcp_listener(fds, backlog=0)
+    address = s.sock_name(listener)
+    await s.connect(fds.add(s.socket(s.AF_INET, s.SOCK_STREAM)), address)
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+
+    async def check_after() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: s.connect(client, address))
+            await _parked(client, WRITE)
+            nursery.cancel_scope.cancel()
+        assert _waiter(client, WRITE) is None
+
+    return _Blocked(
+        client, WRITE, lambda timeout: s.connect(client, address, timeout=timeout), check_after
+    )
+
+
+_BLOCKED = {
+    "recv": _blocked_recv,
+    "accept": _blocked_accept,
+    "send": _blocked_send,
+    "connect": _blocked_connect,
+}
+
+# The first task to wait in a run and those that wait while it does are
+# woken in different ways: "behind" runs the call while another task waits.
+_BEHIND = pytest.mark.parametrize("behind", [False, True], ids=["alone", "behind"])
+
+
+async def _bystander(fds: _Fds, nursery: trio.Nursery) -> Callable[[], Awaitable[None]]:
+    """Start a task that waits on a connection of its own, before the call under test.
+
+    Returns a check to run once that call was interrupted: the bystander
+    still waits, and wakes when its data comes.
+    """
+    client, server = await _connected(fds)
+    got: list[bytes] = []
+    woken = trio.Event()
+
+    async def wait() -> None:
+        got.append(await s.recv(server))
+        woken.set()
+
+    nursery.start_soon(wait)
+    await _parked(server, READ)
+
+    async def check() -> None:
+        await wait_all_tasks_blocked()
+        assert got == []
+        assert _waiter(server, READ) is not None
+        await s.send(client, b"for the bystander")
+        await woken.wait()
+        assert got == [b"for the bystander"]
+
+    return check
+
+
+# --------------------------------------------------------------------------
+# Cancellation at every wait
+# --------------------------------------------------------------------------
+
+
+@_BEHIND
+@pytest.mark.parametrize("operation", list(_BLOCKED))
+async def test_cancel_from_another_task_interrupts_a_waiting_call_and_leaves_no_waiter(
+    operation: str, behind: bool, fds: _Fds, tmp_path: Path
+) -> None:
+    blocked = await _BLOCKED[operation](fds, tmp_path)
+    scope = trio.CancelScope()
+    returned = False
+
+    async def victim() -> None:
+        nonlocal returned
+        with scope:
+            await blocked.call(None)
+            returned = True
+
+    async with trio.open_nursery() as nursery:
+        check_bystander = await _bystander(fds, nursery) if behind else None
+        nursery.start_soon(victim)
+        await _parked(blocked.fd, blocked.want)
+        scope.cancel()
+        if check_bystander is not None:
+            await check_bystander()
+    assert not returned
+    assert scope.cancelled_caught  # trio.Cancelled reached the scope
+    assert _waiter(blocked.fd, blocked.want) is None
+    await blocked.check_after()
+
+
+@_BEHIND
+@pytest.mark.parametrize("operation", list(_BLOCKED))
+async def test_deadline_interrupts_a_waiting_call_on_the_mock_clock(
+    operation: str,
+    behind: bool,
+    fds: _Fds,
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    blocked = await _BLOCKED[operation](fds, tmp_path)
+    waiters: list[object] = []
+
+    async def observe() -> None:
+        # Runs before the clock jumps (wait_all_tasks_blocked takes priority).
+        await wait_all_tasks_blocked()
+        waiters.append(_waiter(blocked.fd, blocked.want))
+
+    async with trio.open_nursery() as nursery:
+        check_bystander = await _bystander(fds, nursery) if behind else None
+        nursery.start_soon(observe)
+        start = trio.current_time()
+        with trio.move_on_after(5) as scope:
+            await blocked.call(None)
+            pytest.fail(f"{operation} returned instead of waiting")
+        elapsed = trio.current_time() - start
+        if check_bystander is not None:
+            await check_bystander()
+    assert scope.cancelled_caught
+    assert len(waiters) == 1
+    assert waiters[0] is not None  # it was waiting when the deadline came
+    assert elapsed == pytest.approx(5)
+    assert _waiter(blocked.fd, blocked.want) is None
+    await blocked.check_after()
+
+
+@_BEHIND
+@pytest.mark.parametrize("operation", list(_BLOCKED))
+async def test_timeout_fires_after_exactly_its_seconds_on_the_mock_clock(
+    operation: str,
+    behind: bool,
+    fds: _Fds,
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    blocked = await _BLOCKED[operation](fds, tmp_path)
+    async with trio.open_nursery() as nursery:
+        check_bystander = await _bystander(fds, nursery) if behind else None
+        start = trio.current_time()
+        wall_start = time.perf_counter()
+        with pytest.raises(trionet.Timeout) as caught:
+            await blocked.call(5)
+        elapsed = trio.current_time() - start
+        wall_elapsed = time.perf_counter() - wall_start
+        if check_bystander is not None:
+            await check_bystander()
+    assert elapsed == pytest.approx(5)
+    assert wall_elapsed < 2  # the mock clock jumped: no real waiting
+    assert caught.value.bytes_sent == 0
+    assert _waiter(blocked.fd, blocked.want) is None
+    await blocked.check_after()
+
+
+async def test_accept_cancelled_while_waiting_on_mports_listeners_leaves_no_group_behind(
+    fds: _Fds,
+) -> None:
+    listener, port = _mports_listener(fds, 2)
+    before = set(_readiness.current_layer()._states)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: s.accept(listener))
+        await _parked(listener, READ)
+        watched = set(_readiness.current_layer()._states) - before
+        assert len(watched) == 3  # the listener and its two extra ports, one wait
+        nursery.cancel_scope.cancel()
+    assert all(_waiter(fd, READ) is None for fd in watched)
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+
+    async def connect() -> None:
+        await s.connect(client, (LOOPBACK, port + 2))
+
+    server, peer = await _call_while_parked(lambda: s.accept(listener), listener, READ, connect)
+    fds.add(server)
+    assert peer == s.sock_name(client)
+
+
+# --------------------------------------------------------------------------
+# A call in an already-cancelled scope makes no system call
+# --------------------------------------------------------------------------
+
+
+async def test_recv_in_a_cancelled_scope_raises_cancelled_and_leaves_the_data(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+    await s.send(client, b"still here")
+    assert s.pending(server) == len(b"still here")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await s.recv(server)
+        pytest.fail("recv returned in a cancelled scope")
+    assert scope.cancelled_caught
+    assert s.pending(server) == len(b"still here")
+    assert await s.recv(server) == b"still here"
+
+
+async def test_send_in_a_cancelled_scope_raises_cancelled_and_sends_nothing(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await s.send(client, b"never sent")
+        pytest.fail("send returned in a cancelled scope")
+    assert scope.cancelled_caught
+    await s.send(client, b"sent")
+    s.shutdown(client, "w")
+    with trio.fail_after(5):
+        assert await s.recv(server) == b"sent"
+        assert await s.recv(server) == b""
+
+
+async def test_accept_in_a_cancelled_scope_raises_cancelled_and_leaves_the_connection(
+    fds: _Fds,
+) -> None:
+    listener = _tcp_listener(fds)
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    await s.connect(client, s.sock_name(listener))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await s.accept(listener)
+        pytest.fail("accept returned in a cancelled scope")
+    assert scope.cancelled_caught
+    with trio.fail_after(5):
+        server, peer = await s.accept(listener)
+    fds.add(server)
+    assert peer == s.sock_name(client)
+
+
+async def test_connect_in_a_cancelled_scope_raises_cancelled_and_starts_no_connection(
+    fds: _Fds,
+) -> None:
+    listener = _tcp_listener(fds)
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await s.connect(client, s.sock_name(listener))
+        pytest.fail("connect returned in a cancelled scope")
+    assert scope.cancelled_caught
+    assert s.get_tcp_state(client) == trionet.TcpState.CLOSED
+    with pytest.raises(trionet.Timeout):
+        await s.accept(listener, timeout=0)
+    await s.connect(client, s.sock_name(listener), timeout=5)
+    assert s.get_tcp_state(client) == trionet.TcpState.ESTABLISHED
+
+
+# --------------------------------------------------------------------------
+# Close wakes waiters and forgets the fd
+# --------------------------------------------------------------------------
+
+
+async def _outcome_of(call: Callable[[], Awaitable[object]], into: list[str]) -> None:
+    try:
+        await call()
+    except trio.ClosedResourceError:
+        into.append("closed")
+    else:
+        into.append("returned")
+
+
+async def test_close_wakes_the_reader_and_the_writer_blocked_on_the_fd(
+    fds: _Fds, tmp_path: Path
+) -> None:
+    sock, _peer = await _unix_connected(fds, tmp_path)
+    await _fill_send_buffer(sock)
+    reader: list[str] = []
+    writer: list[str] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_outcome_of, lambda: s.recv(sock), reader)
+            nursery.start_soon(_outcome_of, lambda: s.send(sock, bytes(1000)), writer)
+            await _parked(sock, READ)
+            await _parked(sock, WRITE)
+            fds.close(sock)
+    assert reader == ["closed"]
+    assert writer == ["closed"]
+    assert sock not in _readiness.current_layer()._states
+
+
+async def test_close_wakes_a_task_in_trios_own_wait_readable(fds: _Fds) -> None:
+    sock, _peer = await _connected(fds)
+    ours: list[str] = []
+    trios: list[str] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_outcome_of, partial(trio.lowlevel.wait_readable, sock), trios)
+            nursery.start_soon(_outcome_of, lambda: s.recv(sock), ours)
+            await _parked(sock, READ)
+            fds.close(sock)
+    assert trios == ["closed"]
+    assert ours == ["closed"]
+
+
+async def test_call_on_a_closed_fd_raises_closed_resource_error(fds: _Fds) -> None:
+    sock, _peer = await _connected(fds)
+    fds.close(sock)
+    with pytest.raises(trio.ClosedResourceError):
+        await s.recv(sock)
+    assert sock not in _readiness.current_layer()._states
+
+
+async def test_close_forgets_an_fd_the_layer_had_registered(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+
+    async def send() -> None:
+        await s.send(client, b"x")
+
+    assert await _call_while_parked(lambda: s.recv(server), server, READ, send) == b"x"
+    layer = _readiness.current_layer()
+    assert server in layer._states
+    fds.close(server)
+    assert server not in layer._states
+
+
+async def test_close_forgets_the_extra_listeners_of_mports(fds: _Fds) -> None:
+    listener, _port = _mports_listener(fds, 2)
+    layer = _readiness.current_layer()
+    before = set(layer._states)
+    outcome: list[str] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_outcome_of, lambda: s.accept(listener), outcome)
+        await _parked(listener, READ)
+        watched = set(layer._states) - before
+        assert len(watched) == 3
+        fds.close(listener)
+    assert outcome == ["closed"]
+    assert not watched & set(layer._states)
+
+
+# --------------------------------------------------------------------------
+# Scheduling: fairness and schedule points
+# --------------------------------------------------------------------------
+
+
+async def test_a_streaming_connection_does_not_starve_a_ping_pong_connection(
+    fds: _Fds,
+) -> None:
+    round_trips = 200
+    chunk = bytes(65536)
+    with trio.fail_after(30):  # a guard against a hang, not a timing assertion
+        stream_out, stream_in = await _connected(fds)
+        ping, pong = await _connected(fds)
+        s.set_no_delay(ping, True)
+        s.set_no_delay(pong, True)
+        streaming = trio.Event()
+        ping_pong_done = trio.Event()
+        sent = drained = 0
+        sent_during_ping_pong = 0
+
+        async def stream() -> None:
+            nonlocal sent
+            while not ping_pong_done.is_set():
+                sent += await s.send(stream_out, chunk)
+                streaming.set()
+            s.shutdown(stream_out, "w")
+
+        async def drain() -> None:
+            nonlocal drained
+            while data := await s.recv(stream_in):
+                drained += len(data)
+
+        async def echo() -> None:
+            while data := await s.recv(pong, 64):
+                await _send_all(pong, data)
+
+        async def ping_pong() -> None:
+            nonlocal sent_during_ping_pong
+            await streaming.wait()
+            sent_before = sent
+            for number in range(round_trips):
+                message = number.to_bytes(4, "big")
+                await _send_all(ping, message)
+                assert await _recv_exactly(ping, 4) == message
+            sent_during_ping_pong = sent - sent_before
+            ping_pong_done.set()
+            s.shutdown(ping, "w")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream)
+            nursery.start_soon(drain)
+            nursery.start_soon(echo)
+            nursery.start_soon(ping_pong)
+    assert sent_during_ping_pong >= len(chunk)
+    assert drained == sent
+
+
+@pytest.mark.parametrize("direction", ["send", "recv"])
+async def test_successful_calls_that_never_wait_still_yield_every_budget_operations(
+    direction: str, fds: _Fds
+) -> None:
+    client, server = await _connected(fds)
+    calls = 8 * _BUDGET
+    if direction == "recv":
+        # Everything is queued before the loop: no recv(fd, 1) has to wait.
+        await _send_all(client, bytes(calls))
+        assert s.pending(server) == calls
+    done = 0
+    seen_at_tick: list[int] = []
+
+    async def ticker() -> None:
+        while True:
+            seen_at_tick.append(done)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        for _ in range(calls):
+            if direction == "send":
+                # 64 bytes a call: the whole loop fits in the socket buffers.
+                assert await s.send(client, bytes(64)) == 64
+            else:
+                assert await s.recv(server, 1) == b"\0"
+            done += 1
+        nursery.cancel_scope.cancel()
+    # The busy task yields once per _BUDGET calls; the ticker then runs once
+    # in the scheduler's next batch, before or after the busy task's next
+    # _BUDGET calls: so at most 2 * _BUDGET calls between two ticks.
+    points = [0, *seen_at_tick, calls]
+    assert max(b - a for a, b in itertools.pairwise(points)) <= 2 * _BUDGET
+    assert len(seen_at_tick) >= calls // _BUDGET - 1
+    if direction == "send":
+        assert await _recv_exactly(server, 64 * calls) == bytes(64 * calls)
+
+
+@pytest.mark.parametrize("cancelled", [None, 0, 1], ids=["none", "first", "second"])
+async def test_each_of_several_waiting_tasks_wakes_for_its_own_fd(
+    cancelled: int | None, fds: _Fds
+) -> None:
+    pairs = [await _connected(fds) for _ in range(3)]
+    scopes = [trio.CancelScope() for _ in pairs]
+    received: dict[int, bytes] = {}
+    done = [trio.Event() for _ in pairs]
+
+    async def reader(index: int) -> None:
+        with scopes[index]:
+            received[index] = await s.recv(pairs[index][1])
+            done[index].set()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            # One at a time, so the first to wait is the first in line.
+            for index, (_client, server) in enumerate(pairs):
+                nursery.start_soon(reader, index)
+                await _parked(server, READ)
+            if cancelled is not None:
+                scopes[cancelled].cancel()
+                await wait_all_tasks_blocked()
+            # Data for the last to wait first, so the others keep waiting meanwhile.
+            for index in reversed(range(len(pairs))):
+                if index != cancelled:
+                    await s.send(pairs[index][0], b"for %d" % index)
+                    await done[index].wait()
+                    assert received.keys() == {index, *range(index + 1, len(pairs))} - {cancelled}
+    expected = {index: b"for %d" % index for index in range(len(pairs)) if index != cancelled}
+    assert received == expected
+
+
+# --------------------------------------------------------------------------
+# BusyResourceError: one waiter per fd and direction
+# --------------------------------------------------------------------------
+
+
+async def test_second_task_reading_the_same_fd_gets_busy_resource_error(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+
+    async def second_reader_then_send() -> None:
+        with pytest.raises(trio.BusyResourceError):
+            await s.recv(server)
+        await s.send(client, b"for the first reader")
+
+    got = await _call_while_parked(lambda: s.recv(server), server, READ, second_reader_then_send)
+    assert got == b"for the first reader"
+
+
+async def test_second_task_accepting_on_an_mports_listener_gets_busy_resource_error(
+    fds: _Fds,
+) -> None:
+    listener, port = _mports_listener(fds, 1)
+    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+
+    async def second_acceptor_then_connect() -> None:
+        with pytest.raises(trio.BusyResourceError):
+            await s.accept(listener)
+        await s.connect(client, (LOOPBACK, port + 1))
+
+    server, peer = await _call_while_parked(
+        lambda: s.accept(listener), listener, READ, second_acceptor_then_connect
+    )
+    fds.add(server)
+    assert peer == s.sock_name(client)
+
+
+async def test_a_reader_and_a_writer_may_wait_on_the_same_fd_at_once(
+    fds: _Fds, tmp_path: Path
+) -> None:
+    sock, peer = await _unix_connected(fds, tmp_path)
+    filled = await _fill_send_buffer(sock)
+    received = 0
+
+    async def drain_then_answer() -> None:
+        nonlocal received
+        while received < filled:
+            received += len(await s.recv(peer))
+        await s.send(peer, b"answer")
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: s.recv(sock))
+            sent = await _call_while_parked(
+                lambda: s.send(sock, b"more"), sock, WRITE, drain_then_answer
+            )
+    assert sent == 4
+
+
+# --------------------------------------------------------------------------
+# Edge-triggered: no edge is ever lost
+# --------------------------------------------------------------------------
+
+
+async def test_a_burst_of_small_messages_read_one_byte_at_a_time_arrives_whole(
+    fds: _Fds,
+) -> None:
+    client, server = await _connected(fds)
+    payload = b"".join(b"%05d" % number for number in range(400))
+    received = bytearray()
+
+    async def read_bytewise() -> None:
+        while len(received) < len(payload):
+            received.extend(await s.recv(server, 1))
+
+    async def burst() -> None:
+        for start in range(0, len(payload), 5):
+            await s.send(client, payload[start : start + 5])
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_bytewise)
+            await _parked(server, READ)  # the reader waits before the burst starts
+            nursery.start_soon(burst)
+    assert bytes(received) == payload
+
+
+async def test_a_waiting_reader_gets_data_that_arrives_in_separate_sends(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+    pieces = [b"first ", b"second ", b"third ", b"fourth"]
+    received = b""
+
+    async def read_all() -> None:
+        nonlocal received
+        while len(received) < len(b"".join(pieces)):
+            received += await s.recv(server)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_all)
+            for piece in pieces:
+                await _parked(server, READ)
+                await s.send(client, piece)
+    assert received == b"".join(pieces)
+
+
+async def test_data_taken_without_waiting_does_not_hide_the_next_edge(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+
+    async def send_one() -> None:
+        await s.send(client, b"1")
+
+    # A wait registers the fd with the layer.
+    assert await _call_while_parked(lambda: s.recv(server), server, READ, send_one) == b"1"
+    # Data arrives while nobody waits: its edge is left in the layer.
+    await s.send(client, b"2")
+    await wait_all_tasks_blocked()
+    assert await s.recv(server) == b"2"
+    # Whatever the layer remembers of that edge is now stale: the next recv
+    # must still sleep, and wake for the next edge.
+
+    async def send_three() -> None:
+        await s.send(client, b"3")
+
+    with trio.fail_after(5):
+        assert await _call_while_parked(lambda: s.recv(server), server, READ, send_three) == b"3"
+
+
+async def test_a_large_transfer_read_in_small_pieces_completes(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+    payload = bytes(range(256)) * 4096  # 1 MiB: the writer waits for room many times
+    received = bytearray()
+
+    async def read_small() -> None:
+        while data := await s.recv(server, 4096):
+            received.extend(data)
+
+    async def write() -> None:
+        await _send_all(client, payload)
+        s.shutdown(client, "w")
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_small)
+            nursery.start_soon(write)
+    assert received == payload
+
+
+async def test_a_waiting_reader_sees_the_peers_end_of_stream(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+
+    async def shutdown() -> None:
+        s.shutdown(client, "w")
+
+    with trio.fail_after(5):
+        assert await _call_while_parked(lambda: s.recv(server), server, READ, shutdown) == b""
+    assert s.is_eof(server)
+
+
+async def test_data_and_end_of_stream_arriving_together_are_both_seen(fds: _Fds) -> None:
+    client, server = await _connected(fds)
+
+    async def last_words() -> None:
+        await s.send(client, b"last words")
+        s.shutdown(client, "w")
+
+    with trio.fail_after(5):
+        # One edge announces both; the recv that takes the data leaves the
+        # end of stream for the next recv, which must not wait for another edge.
+        got = await _call_while_parked(lambda: s.recv(server), server, READ, last_words)
+        assert got == b"last words"
+        assert await s.recv(server) == b""
+    assert s.is_eof(server)
+
+
+async def test_connections_on_every_mports_listener_are_all_accepted(fds: _Fds) -> None:
+    listener, port = _mports_listener(fds, 1)
+    clients = [fds.add(s.socket(s.AF_INET, s.SOCK_STREAM)) for _ in range(6)]
+    accepted: list[int] = []
+
+    async def accept_all() -> None:
+        while len(accepted) < len(clients):
+            accepted.append(fds.add((await s.accept(listener))[0]))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept_all)
+            await _parked(listener, READ)
+            async with trio.open_nursery() as connecting:
+                for number, client in enumerate(clients):
+                    address = (LOOPBACK, port + number % 2)
+                    connecting.start_soon(lambda c=client, a=address: s.connect(c, a))
+    assert len(accepted) == len(clients)
+
+
+async def test_a_burst_of_datagrams_is_all_received(fds: _Fds) -> None:
+    receiver = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+    s.bind(receiver, (LOOPBACK, 0))
+    sender = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+    received: list[bytes] = []
+
+    async def receive_all() -> None:
+        while len(received) < 100:
+            data, _ = await s.recvfrom(receiver)
+            received.append(data)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_all)
+            await _parked(receiver, READ)
+            for number in range(100):
+                await s.sendto(sender, s.sock_name(receiver), b"%03d" % number)
+    assert received == [b"%03d" % number for number in range(100)]
+
+
+# --------------------------------------------------------------------------
+# An error or hang-up the layer saw once does not make it spin
+# --------------------------------------------------------------------------
+
+
+def _run_or_fail_if_frozen(main: Callable[[], Awaitable[object]]) -> None:
+    """``trio.run(main)`` on an autojump clock, watched from outside the run.
+
+    A loop that never reaches a checkpoint freezes its run beyond the reach
+    of any timeout or cancel scope, so only another thread can notice.
+    """
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        pytest.fail("the trio run froze: a call looped without reaching a checkpoint")
+    if errors:
+        raise errors[0]
+
+
+def _dead_address(type: int) -> trionet.SockAddr:
+    """A loopback address nothing listens on (bound a moment ago, then closed)."""
+    probe = s.socket(s.AF_INET, type)
+    try:
+        s.bind(probe, (LOOPBACK, 0))
+        address = s.sock_name(probe)
+    finally:
+        s.close(probe)
+    assert isinstance(address, trionet.SockAddr)
+    return address
+
+
+def _bind_or_skip(fd: int, address: trionet.SockAddr) -> None:
+    try:
+        s.bind(fd, address)
+    except OSError as exc:
+        pytest.skip(f"the kernel gave the freed port to someone else: {exc.strerror}")
+
+
+def test_recv_after_a_udp_error_the_layer_saw_still_waits_for_the_next_datagram() -> None:
+    async def main() -> None:
+        fds = _Fds()
+        try:
+            dead = _dead_address(s.SOCK_DGRAM)
+            sock = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+            await s.connect(sock, dead)
+            refused: list[str] = []
+
+            async def wait_for_reply() -> None:
+                with pytest.raises(ConnectionRefusedError):
+                    await s.recv(sock)
+                refused.append("refused")
+
+            async def ask() -> None:
+                await s.send(sock, b"anyone?")
+
+            # The ICMP "port unreachable" comes as an EPOLLERR edge while
+            # the reader waits: the layer sees the error before recv takes it.
+            await _call_while_parked(wait_for_reply, sock, READ, ask)
+            assert refused == ["refused"]
+            responder = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+            _bind_or_skip(responder, dead)
+            await s.sendto(responder, s.sock_name(sock), b"here now")
+            assert await s.recv(sock) == b"here now"
+            # Nothing more comes: recv must sleep until its timeout, not spin.
+            with pytest.raises(trionet.Timeout):
+                await s.recv(sock, timeout=5)
+
+            async def reply() -> None:
+                await s.sendto(responder, s.sock_name(sock), b"later")
+
+            assert await _call_while_parked(lambda: s.recv(sock), sock, READ, reply) == b"later"
+        finally:
+            fds.close_all()
+
+    _run_or_fail_if_frozen(main)
+
+
+# --------------------------------------------------------------------------
+# One layer per trio run, across threads
+# --------------------------------------------------------------------------
+
+
+def _run_in_thread(
+    main: Callable[[], Awaitable[object]], errors: list[BaseException]
+) -> threading.Thread:
+    def target() -> None:
+        try:
+            trio.run(main)
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+def test_each_trio_run_has_its_own_layer_and_closes_it_when_it_ends() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+    layers: dict[str, _readiness.Layer] = {}
+    listed_while_both_ran: dict[str, tuple[_readiness.Layer, ...]] = {}
+    layer_tasks: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    async def main(name: str) -> None:
+        fds = _Fds()
+        try:
+            with trio.fail_after(10):
+                client, server = await _connected(fds)
+
+                async def send() -> None:
+                    await s.send(client, name.encode())
+
+                got = await _call_while_parked(lambda: s.recv(server), server, READ, send)
+                assert got == name.encode()
+                layers[name] = _readiness.current_layer()
+                layer_tasks[name] = _layer_tasks()
+                await trio.to_thread.run_sync(barrier.wait)
+                listed_while_both_ran[name] = _readiness._layers
+                await trio.to_thread.run_sync(barrier.wait)
+        finally:
+            fds.close_all()
+
+    threads = [_run_in_thread(lambda n=name: main(n), errors) for name in ("one", "two")]
+    for thread in threads:
+        thread.join(20)
+    assert not any(thread.is_alive() for thread in threads)
+    if errors:
+        raise errors[0]
+    one, two = layers["one"], layers["two"]
+    assert one is not two
+    assert one._epoll is not two._epoll
+    assert layer_tasks == {"one": 1, "two": 1}
+    for listed in listed_while_both_ran.values():
+        assert one in listed
+        assert two in listed
+    assert one not in _readiness._layers
+    assert two not in _readiness._layers
+    assert one._epoll.closed
+    assert two._epoll.closed
+
+
+async def test_a_run_has_one_layer_however_many_fds_it_waits_on(fds: _Fds) -> None:
+    pairs = [await _connected(fds) for _ in range(3)]
+    async with trio.open_nursery() as nursery:
+        for _client, server in pairs:
+            nursery.start_soon(lambda fd=server: s.recv(fd))
+        for _client, server in pairs:
+            await _parked(server, READ)
+        assert _layer_tasks() == 1
+        for client, _server in pairs:
+            await s.send(client, b"x")
+    assert _layer_tasks() == 1
+
+
+# --------------------------------------------------------------------------
+# An fd handed between runs, and its number reused
+# --------------------------------------------------------------------------
+
+
+async def test_fd_closed_by_another_run_is_forgotten_and_its_number_waits_afresh(
+    fds: _Fds,
+) -> None:
+    listener = _tcp_listener(fds)
+    client, handed = await _connected_to(fds, listener)
+
+    async def send_here() -> None:
+        await s.send(client, b"in A")
+
+    assert await _call_while_parked(lambda: s.recv(handed), handed, READ, send_here) == b"in A"
+    layer = _readiness.current_layer()
+    assert handed in layer._states
+    to_b: queue.Queue[int] = queue.Queue()
+    to_a: queue.Queue[str] = queue.Queue()
+    errors: list[BaseException] = []
+
+    async def run_b() -> None:
+        b_fds = _Fds()
+        try:
+            fd = b_fds.add(await _get(to_b))
+            received: list[bytes] = []
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(lambda: _append(received, s.recv(fd)))
+                await _parked(fd, READ)  # B's own layer registered the fd
+                to_a.put("waiting")
+            assert received == [b"in B"]
+            b_fds.close(fd)
+            assert fd not in _readiness.current_layer()._states
+            to_a.put("closed")
+        except BaseException:
+            to_a.put("failed")
+            raise
+        finally:
+            b_fds.close_all()
+
+    fds.give_away(handed)
+    thread = _run_in_thread(run_b, errors)
+    try:
+        to_b.put(handed)
+        await _expect(to_a, "waiting", thread, errors)
+        await s.send(client, b"in B")
+        await _expect(to_a, "closed", thread, errors)
+        # B's close reached this run's layer too.
+        assert handed not in layer._states
+        reused, peer = await _pair_with_number(fds, listener, handed)
+
+        async def send_to_reused() -> None:
+            await s.send(peer, b"reused")
+
+        with trio.fail_after(10):
+            got = await _call_while_parked(lambda: s.recv(reused), reused, READ, send_to_reused)
+        assert got == b"reused"
+    finally:
+        await trio.to_thread.run_sync(thread.join, 10)
+    assert not thread.is_alive()
+    if errors:
+        raise errors[0]
+
+
+async def test_close_in_one_run_wakes_a_waiter_in_another_run(fds: _Fds) -> None:
+    _client, handed = await _connected(fds)
+    to_b: queue.Queue[int] = queue.Queue()
+    to_a: queue.Queue[str] = queue.Queue()
+    errors: list[BaseException] = []
+
+    async def run_b() -> None:
+        b_fds = _Fds()
+        try:
+            listener = _tcp_listener(b_fds)
+            fd = await _get(to_b)
+            outcome: list[str] = []
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_outcome_of, lambda: s.recv(fd), outcome)
+                    await _parked(fd, READ)
+                    to_a.put("waiting")
+            assert outcome == ["closed"]
+            assert fd not in _readiness.current_layer()._states
+            # A new socket with the same number is waited on afresh here.
+            reused, peer = await _pair_with_number(b_fds, listener, fd)
+
+            async def send() -> None:
+                await s.send(peer, b"reused in B")
+
+            with trio.fail_after(10):
+                got = await _call_while_parked(lambda: s.recv(reused), reused, READ, send)
+            assert got == b"reused in B"
+            to_a.put("done")
+        except BaseException:
+            to_a.put("failed")
+            raise
+        finally:
+            b_fds.close_all()
+
+    thread = _run_in_thread(run_b, errors)
+    try:
+        to_b.put(handed)
+        await _expect(to_a, "waiting", thread, errors)
+        fds.close(handed)
+        await _expect(to_a, "done", thread, errors)
+    finally:
+        await trio.to_thread.run_sync(thread.join, 10)
+    assert not thread.is_alive()
+    if errors:
+        raise errors[0]
