@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from _fds import IP_KINDS, Fds
 
 
 def _open_fds() -> set[int]:
@@ -37,3 +38,19 @@ def _describe(fd: int) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return "?"
+
+
+@pytest.fixture
+def fds() -> Iterator[Fds]:
+    """Sockets opened through it are closed when the test ends."""
+    opened = Fds()
+    try:
+        yield opened
+    finally:
+        opened.close_all()
+
+
+@pytest.fixture(params=list(IP_KINDS))
+def ip_kind(request: pytest.FixtureRequest) -> str:
+    """Each test runs over IPv4 and over IPv6."""
+    return str(request.param)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _fds import Fds
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,35 +16,6 @@ from trionet import socket as s
 
 PORTS = st.integers(min_value=0, max_value=65535)
 BAD_PORTS = st.integers().filter(lambda port: not 0 <= port <= 65535)
-
-
-class Fds:
-    """The fds a test opened; every one is closed when the test ends."""
-
-    def __init__(self) -> None:
-        self.opened: list[int] = []
-
-    def socket(self, domain: int, type: int) -> int:
-        fd = s.socket(domain, type)
-        self.opened.append(fd)
-        return fd
-
-    def track(self, fd: int) -> int:
-        self.opened.append(fd)
-        return fd
-
-    def close_all(self) -> None:
-        while self.opened:
-            s.close(self.opened.pop())
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    opened = Fds()
-    try:
-        yield opened
-    finally:
-        opened.close_all()
 
 
 class TestSockAddrValue:

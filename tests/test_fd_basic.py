@@ -6,55 +6,14 @@ import errno
 import fcntl
 import os
 import socket as stdsocket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
+from _fds import IP_KINDS, Fds
 
 import trionet
 from trionet import socket as s
-
-IP_KINDS = {"ipv4": (s.AF_INET, "127.0.0.1"), "ipv6": (s.AF_INET6, "::1")}
-
-
-class Fds:
-    """The fds a test opened; every one is closed when the test ends."""
-
-    def __init__(self) -> None:
-        self.opened: list[int] = []
-
-    def socket(self, domain: int, type: int) -> int:
-        fd = s.socket(domain, type)
-        self.opened.append(fd)
-        return fd
-
-    def track(self, fd: int) -> int:
-        self.opened.append(fd)
-        return fd
-
-    def close(self, fd: int) -> None:
-        """Close ``fd`` now and forget it, so its number may be reused safely."""
-        self.opened.remove(fd)
-        s.close(fd)
-
-    def close_all(self) -> None:
-        while self.opened:
-            s.close(self.opened.pop())
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    opened = Fds()
-    try:
-        yield opened
-    finally:
-        opened.close_all()
-
-
-@pytest.fixture(params=list(IP_KINDS))
-def ip_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def tcp_listener(fds: Fds, kind: str = "ipv4") -> int:

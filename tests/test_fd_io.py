@@ -12,52 +12,18 @@ import errno
 import fcntl
 import math
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
+from _fds import IP_KINDS, Fds
 
 import trionet
 from trionet import socket as s
 
 KINDS = ["ipv4", "ipv6", "unix"]
-IP_KINDS = {"ipv4": (s.AF_INET, "127.0.0.1"), "ipv6": (s.AF_INET6, "::1")}
-
-
-class Fds:
-    """The fds a test opened; every one is closed when the test ends."""
-
-    def __init__(self) -> None:
-        self.opened: list[int] = []
-
-    def socket(self, domain: int, type: int) -> int:
-        fd = s.socket(domain, type)
-        self.opened.append(fd)
-        return fd
-
-    def track(self, fd: int) -> int:
-        self.opened.append(fd)
-        return fd
-
-    def close(self, fd: int) -> None:
-        """Close ``fd`` now and forget it, so its number may be reused safely."""
-        self.opened.remove(fd)
-        s.close(fd)
-
-    def close_all(self) -> None:
-        while self.opened:
-            s.close(self.opened.pop())
-
-
-@pytest.fixture
-def fds() -> Iterator[Fds]:
-    opened = Fds()
-    try:
-        yield opened
-    finally:
-        opened.close_all()
 
 
 class Pair:
@@ -132,11 +98,6 @@ async def expect_timeout(call: Awaitable[object], seconds: float) -> trionet.Tim
 
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(params=list(IP_KINDS))
-def ip_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 

@@ -13,7 +13,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import TypeVar
 import pytest
 import trio
 import trio.testing
+from _fds import Fds
 from trio.testing import wait_all_tasks_blocked
 
 import trionet
@@ -40,50 +41,14 @@ LAYER_TASK_PREFIX = "trionet readiness"
 # --------------------------------------------------------------------------
 
 
-class _Fds:
-    """The sockets a test opened; each is closed exactly once.
-
-    fd numbers are reused at once, so closing one twice could close a stranger.
-    """
-
-    def __init__(self) -> None:
-        self._open: list[int] = []
-
-    def add(self, fd: int) -> int:
-        self._open.append(fd)
-        return fd
-
-    def close(self, fd: int) -> None:
-        if fd in self._open:
-            self._open.remove(fd)
-            s.close(fd)
-
-    def give_away(self, fd: int) -> None:
-        """Another run owns ``fd`` from now on and closes it."""
-        self._open.remove(fd)
-
-    def close_all(self) -> None:
-        while self._open:
-            s.close(self._open.pop())
-
-
-@pytest.fixture
-def fds() -> Iterator[_Fds]:
-    opened = _Fds()
-    try:
-        yield opened
-    finally:
-        opened.close_all()
-
-
-def _tcp_listener(fds: _Fds, backlog: int = 5) -> int:
-    listener = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+def _tcp_listener(fds: Fds, backlog: int = 5) -> int:
+    listener = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
     s.bind(listener, (LOOPBACK, 0))
     s.listen(listener, backlog)
     return listener
 
 
-async def _connected(fds: _Fds) -> tuple[int, int]:
+async def _connected(fds: Fds) -> tuple[int, int]:
     """A connected TCP loopback pair: (client, server side)."""
     listener = _tcp_listener(fds)
     pair = await _connected_to(fds, listener)
@@ -91,29 +56,29 @@ async def _connected(fds: _Fds) -> tuple[int, int]:
     return pair
 
 
-async def _connected_to(fds: _Fds, listener: int) -> tuple[int, int]:
+async def _connected_to(fds: Fds, listener: int) -> tuple[int, int]:
     """A client connected to ``listener`` and its accepted side."""
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
     await s.connect(client, s.sock_name(listener))
     server, _ = await s.accept(listener)
-    return client, fds.add(server)
+    return client, fds.track(server)
 
 
-async def _unix_connected(fds: _Fds, directory: Path) -> tuple[int, int]:
+async def _unix_connected(fds: Fds, directory: Path) -> tuple[int, int]:
     """A connected Unix-domain stream pair: its buffers fill and stay full, deterministically."""
     path = str(directory / "pair.sock")
-    listener = fds.add(s.socket(s.AF_UNIX, s.SOCK_STREAM))
+    listener = fds.track(s.socket(s.AF_UNIX, s.SOCK_STREAM))
     s.bind(listener, path)
     s.listen(listener)
-    client = fds.add(s.socket(s.AF_UNIX, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_UNIX, s.SOCK_STREAM))
     await s.connect(client, path)
     server, _ = await s.accept(listener)
-    fds.add(server)
+    fds.track(server)
     fds.close(listener)
     return client, server
 
 
-def _mports_listener(fds: _Fds, count: int) -> tuple[int, int]:
+def _mports_listener(fds: Fds, count: int) -> tuple[int, int]:
     """A listener that also listens on the ``count`` ports after its own: (fd, port)."""
     for _ in range(50):
         listener = _tcp_listener(fds)
@@ -215,7 +180,7 @@ async def _expect(
     assert got == message
 
 
-async def _pair_with_number(fds: _Fds, listener: int, number: int) -> tuple[int, int]:
+async def _pair_with_number(fds: Fds, listener: int, number: int) -> tuple[int, int]:
     """A connected pair whose client side has fd ``number`` (free at the call)."""
     spares: list[int] = []
     try:
@@ -229,10 +194,10 @@ async def _pair_with_number(fds: _Fds, listener: int, number: int) -> tuple[int,
     finally:
         for spare in spares:
             s.close(spare)
-    client = fds.add(fd)
+    client = fds.track(fd)
     await s.connect(client, s.sock_name(listener))
     server, _ = await s.accept(listener)
-    return client, fds.add(server)
+    return client, fds.track(server)
 
 
 # --------------------------------------------------------------------------
@@ -255,7 +220,7 @@ class _Blocked:
     check_after: Callable[[], Awaitable[None]]
 
 
-async def _blocked_recv(fds: _Fds, _: Path) -> _Blocked:
+async def _blocked_recv(fds: Fds, _: Path) -> _Blocked:
     client, server = await _connected(fds)
 
     async def check_after() -> None:
@@ -268,17 +233,17 @@ async def _blocked_recv(fds: _Fds, _: Path) -> _Blocked:
     return _Blocked(server, READ, lambda timeout: s.recv(server, timeout=timeout), check_after)
 
 
-async def _blocked_accept(fds: _Fds, _: Path) -> _Blocked:
+async def _blocked_accept(fds: Fds, _: Path) -> _Blocked:
     listener = _tcp_listener(fds)
 
     async def check_after() -> None:
-        client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+        client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
 
         async def connect() -> None:
             await s.connect(client, s.sock_name(listener))
 
         server, peer = await _call_while_parked(lambda: s.accept(listener), listener, READ, connect)
-        fds.add(server)
+        fds.track(server)
         assert peer == s.sock_name(client)
 
     return _Blocked(
@@ -286,7 +251,7 @@ async def _blocked_accept(fds: _Fds, _: Path) -> _Blocked:
     )
 
 
-async def _blocked_send(fds: _Fds, tmp_path: Path) -> _Blocked:
+async def _blocked_send(fds: Fds, tmp_path: Path) -> _Blocked:
     sender, receiver = await _unix_connected(fds, tmp_path)
     filled = await _fill_send_buffer(sender)
 
@@ -316,14 +281,14 @@ async def _blocked_send(fds: _Fds, tmp_path: Path) -> _Blocked:
     )
 
 
-async def _blocked_connect(fds: _Fds, _: Path) -> _Blocked:
+async def _blocked_connect(fds: Fds, _: Path) -> _Blocked:
     # Backlog 0 queues one connection; the next SYN is dropped, so that
     # connect stays in SYN_SENT (it would retry after a second, long after
     # the test).
     listener = _tcp_listener(fds, backlog=0)
     address = s.sock_name(listener)
-    await s.connect(fds.add(s.socket(s.AF_INET, s.SOCK_STREAM)), address)
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    await s.connect(fds.track(s.socket(s.AF_INET, s.SOCK_STREAM)), address)
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
 
     async def check_after() -> None:
         async with trio.open_nursery() as nursery:
@@ -349,7 +314,7 @@ _BLOCKED = {
 _BEHIND = pytest.mark.parametrize("behind", [False, True], ids=["alone", "behind"])
 
 
-async def _bystander(fds: _Fds, nursery: trio.Nursery) -> Callable[[], Awaitable[None]]:
+async def _bystander(fds: Fds, nursery: trio.Nursery) -> Callable[[], Awaitable[None]]:
     """Start a task that waits on a connection of its own, before the call under test.
 
     Returns a check to run once that call was interrupted: the bystander
@@ -385,7 +350,7 @@ async def _bystander(fds: _Fds, nursery: trio.Nursery) -> Callable[[], Awaitable
 @_BEHIND
 @pytest.mark.parametrize("operation", list(_BLOCKED))
 async def test_cancel_from_another_task_interrupts_a_waiting_call_and_leaves_no_waiter(
-    operation: str, behind: bool, fds: _Fds, tmp_path: Path
+    operation: str, behind: bool, fds: Fds, tmp_path: Path
 ) -> None:
     blocked = await _BLOCKED[operation](fds, tmp_path)
     scope = trio.CancelScope()
@@ -415,7 +380,7 @@ async def test_cancel_from_another_task_interrupts_a_waiting_call_and_leaves_no_
 async def test_deadline_interrupts_a_waiting_call_on_the_mock_clock(
     operation: str,
     behind: bool,
-    fds: _Fds,
+    fds: Fds,
     tmp_path: Path,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -450,7 +415,7 @@ async def test_deadline_interrupts_a_waiting_call_on_the_mock_clock(
 async def test_timeout_fires_after_exactly_its_seconds_on_the_mock_clock(
     operation: str,
     behind: bool,
-    fds: _Fds,
+    fds: Fds,
     tmp_path: Path,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -473,7 +438,7 @@ async def test_timeout_fires_after_exactly_its_seconds_on_the_mock_clock(
 
 
 async def test_accept_cancelled_while_waiting_on_mports_listeners_leaves_no_group_behind(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     listener, port = _mports_listener(fds, 2)
     before = set(_readiness.current_layer()._states)
@@ -484,13 +449,13 @@ async def test_accept_cancelled_while_waiting_on_mports_listeners_leaves_no_grou
         assert len(watched) == 3  # the listener and its two extra ports, one wait
         nursery.cancel_scope.cancel()
     assert all(_waiter(fd, READ) is None for fd in watched)
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
 
     async def connect() -> None:
         await s.connect(client, (LOOPBACK, port + 2))
 
     server, peer = await _call_while_parked(lambda: s.accept(listener), listener, READ, connect)
-    fds.add(server)
+    fds.track(server)
     assert peer == s.sock_name(client)
 
 
@@ -499,7 +464,7 @@ async def test_accept_cancelled_while_waiting_on_mports_listeners_leaves_no_grou
 # --------------------------------------------------------------------------
 
 
-async def test_recv_in_a_cancelled_scope_raises_cancelled_and_leaves_the_data(fds: _Fds) -> None:
+async def test_recv_in_a_cancelled_scope_raises_cancelled_and_leaves_the_data(fds: Fds) -> None:
     client, server = await _connected(fds)
     await s.send(client, b"still here")
     assert s.pending(server) == len(b"still here")
@@ -512,7 +477,7 @@ async def test_recv_in_a_cancelled_scope_raises_cancelled_and_leaves_the_data(fd
     assert await s.recv(server) == b"still here"
 
 
-async def test_send_in_a_cancelled_scope_raises_cancelled_and_sends_nothing(fds: _Fds) -> None:
+async def test_send_in_a_cancelled_scope_raises_cancelled_and_sends_nothing(fds: Fds) -> None:
     client, server = await _connected(fds)
     with trio.CancelScope() as scope:
         scope.cancel()
@@ -527,10 +492,10 @@ async def test_send_in_a_cancelled_scope_raises_cancelled_and_sends_nothing(fds:
 
 
 async def test_accept_in_a_cancelled_scope_raises_cancelled_and_leaves_the_connection(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     listener = _tcp_listener(fds)
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
     await s.connect(client, s.sock_name(listener))
     with trio.CancelScope() as scope:
         scope.cancel()
@@ -539,15 +504,15 @@ async def test_accept_in_a_cancelled_scope_raises_cancelled_and_leaves_the_conne
     assert scope.cancelled_caught
     with trio.fail_after(5):
         server, peer = await s.accept(listener)
-    fds.add(server)
+    fds.track(server)
     assert peer == s.sock_name(client)
 
 
 async def test_connect_in_a_cancelled_scope_raises_cancelled_and_starts_no_connection(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     listener = _tcp_listener(fds)
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
     with trio.CancelScope() as scope:
         scope.cancel()
         await s.connect(client, s.sock_name(listener))
@@ -575,7 +540,7 @@ async def _outcome_of(call: Callable[[], Awaitable[object]], into: list[str]) ->
 
 
 async def test_close_wakes_the_reader_and_the_writer_blocked_on_the_fd(
-    fds: _Fds, tmp_path: Path
+    fds: Fds, tmp_path: Path
 ) -> None:
     sock, _peer = await _unix_connected(fds, tmp_path)
     await _fill_send_buffer(sock)
@@ -593,7 +558,7 @@ async def test_close_wakes_the_reader_and_the_writer_blocked_on_the_fd(
     assert sock not in _readiness.current_layer()._states
 
 
-async def test_close_wakes_a_task_in_trios_own_wait_readable(fds: _Fds) -> None:
+async def test_close_wakes_a_task_in_trios_own_wait_readable(fds: Fds) -> None:
     sock, _peer = await _connected(fds)
     ours: list[str] = []
     trios: list[str] = []
@@ -607,7 +572,7 @@ async def test_close_wakes_a_task_in_trios_own_wait_readable(fds: _Fds) -> None:
     assert ours == ["closed"]
 
 
-async def test_call_on_a_closed_fd_raises_closed_resource_error(fds: _Fds) -> None:
+async def test_call_on_a_closed_fd_raises_closed_resource_error(fds: Fds) -> None:
     sock, _peer = await _connected(fds)
     fds.close(sock)
     with pytest.raises(trio.ClosedResourceError):
@@ -615,7 +580,7 @@ async def test_call_on_a_closed_fd_raises_closed_resource_error(fds: _Fds) -> No
     assert sock not in _readiness.current_layer()._states
 
 
-async def test_close_forgets_an_fd_the_layer_had_registered(fds: _Fds) -> None:
+async def test_close_forgets_an_fd_the_layer_had_registered(fds: Fds) -> None:
     client, server = await _connected(fds)
 
     async def send() -> None:
@@ -628,7 +593,7 @@ async def test_close_forgets_an_fd_the_layer_had_registered(fds: _Fds) -> None:
     assert server not in layer._states
 
 
-async def test_close_forgets_the_extra_listeners_of_mports(fds: _Fds) -> None:
+async def test_close_forgets_the_extra_listeners_of_mports(fds: Fds) -> None:
     listener, _port = _mports_listener(fds, 2)
     layer = _readiness.current_layer()
     before = set(layer._states)
@@ -649,7 +614,7 @@ async def test_close_forgets_the_extra_listeners_of_mports(fds: _Fds) -> None:
 
 
 async def test_a_streaming_connection_does_not_starve_a_ping_pong_connection(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     round_trips = 200
     chunk = bytes(65536)
@@ -702,7 +667,7 @@ async def test_a_streaming_connection_does_not_starve_a_ping_pong_connection(
 
 @pytest.mark.parametrize("direction", ["send", "recv"])
 async def test_successful_calls_that_never_wait_still_yield_every_budget_operations(
-    direction: str, fds: _Fds
+    direction: str, fds: Fds
 ) -> None:
     client, server = await _connected(fds)
     calls = 8 * _BUDGET
@@ -740,7 +705,7 @@ async def test_successful_calls_that_never_wait_still_yield_every_budget_operati
 
 @pytest.mark.parametrize("cancelled", [None, 0, 1], ids=["none", "first", "second"])
 async def test_each_of_several_waiting_tasks_wakes_for_its_own_fd(
-    cancelled: int | None, fds: _Fds
+    cancelled: int | None, fds: Fds
 ) -> None:
     pairs = [await _connected(fds) for _ in range(3)]
     scopes = [trio.CancelScope() for _ in pairs]
@@ -776,7 +741,7 @@ async def test_each_of_several_waiting_tasks_wakes_for_its_own_fd(
 # --------------------------------------------------------------------------
 
 
-async def test_second_task_reading_the_same_fd_gets_busy_resource_error(fds: _Fds) -> None:
+async def test_second_task_reading_the_same_fd_gets_busy_resource_error(fds: Fds) -> None:
     client, server = await _connected(fds)
 
     async def second_reader_then_send() -> None:
@@ -789,10 +754,10 @@ async def test_second_task_reading_the_same_fd_gets_busy_resource_error(fds: _Fd
 
 
 async def test_second_task_accepting_on_an_mports_listener_gets_busy_resource_error(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     listener, port = _mports_listener(fds, 1)
-    client = fds.add(s.socket(s.AF_INET, s.SOCK_STREAM))
+    client = fds.track(s.socket(s.AF_INET, s.SOCK_STREAM))
 
     async def second_acceptor_then_connect() -> None:
         with pytest.raises(trio.BusyResourceError):
@@ -802,12 +767,12 @@ async def test_second_task_accepting_on_an_mports_listener_gets_busy_resource_er
     server, peer = await _call_while_parked(
         lambda: s.accept(listener), listener, READ, second_acceptor_then_connect
     )
-    fds.add(server)
+    fds.track(server)
     assert peer == s.sock_name(client)
 
 
 async def test_a_reader_and_a_writer_may_wait_on_the_same_fd_at_once(
-    fds: _Fds, tmp_path: Path
+    fds: Fds, tmp_path: Path
 ) -> None:
     sock, peer = await _unix_connected(fds, tmp_path)
     filled = await _fill_send_buffer(sock)
@@ -834,7 +799,7 @@ async def test_a_reader_and_a_writer_may_wait_on_the_same_fd_at_once(
 
 
 async def test_a_burst_of_small_messages_read_one_byte_at_a_time_arrives_whole(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     client, server = await _connected(fds)
     payload = b"".join(b"%05d" % number for number in range(400))
@@ -856,7 +821,7 @@ async def test_a_burst_of_small_messages_read_one_byte_at_a_time_arrives_whole(
     assert bytes(received) == payload
 
 
-async def test_a_waiting_reader_gets_data_that_arrives_in_separate_sends(fds: _Fds) -> None:
+async def test_a_waiting_reader_gets_data_that_arrives_in_separate_sends(fds: Fds) -> None:
     client, server = await _connected(fds)
     pieces = [b"first ", b"second ", b"third ", b"fourth"]
     received = b""
@@ -875,7 +840,7 @@ async def test_a_waiting_reader_gets_data_that_arrives_in_separate_sends(fds: _F
     assert received == b"".join(pieces)
 
 
-async def test_data_taken_without_waiting_does_not_hide_the_next_edge(fds: _Fds) -> None:
+async def test_data_taken_without_waiting_does_not_hide_the_next_edge(fds: Fds) -> None:
     client, server = await _connected(fds)
 
     async def send_one() -> None:
@@ -897,7 +862,7 @@ async def test_data_taken_without_waiting_does_not_hide_the_next_edge(fds: _Fds)
         assert await _call_while_parked(lambda: s.recv(server), server, READ, send_three) == b"3"
 
 
-async def test_a_large_transfer_read_in_small_pieces_completes(fds: _Fds) -> None:
+async def test_a_large_transfer_read_in_small_pieces_completes(fds: Fds) -> None:
     client, server = await _connected(fds)
     payload = bytes(range(256)) * 4096  # 1 MiB: the writer waits for room many times
     received = bytearray()
@@ -917,7 +882,7 @@ async def test_a_large_transfer_read_in_small_pieces_completes(fds: _Fds) -> Non
     assert received == payload
 
 
-async def test_a_waiting_reader_sees_the_peers_end_of_stream(fds: _Fds) -> None:
+async def test_a_waiting_reader_sees_the_peers_end_of_stream(fds: Fds) -> None:
     client, server = await _connected(fds)
 
     async def shutdown() -> None:
@@ -928,7 +893,7 @@ async def test_a_waiting_reader_sees_the_peers_end_of_stream(fds: _Fds) -> None:
     assert s.is_eof(server)
 
 
-async def test_data_and_end_of_stream_arriving_together_are_both_seen(fds: _Fds) -> None:
+async def test_data_and_end_of_stream_arriving_together_are_both_seen(fds: Fds) -> None:
     client, server = await _connected(fds)
 
     async def last_words() -> None:
@@ -944,14 +909,14 @@ async def test_data_and_end_of_stream_arriving_together_are_both_seen(fds: _Fds)
     assert s.is_eof(server)
 
 
-async def test_connections_on_every_mports_listener_are_all_accepted(fds: _Fds) -> None:
+async def test_connections_on_every_mports_listener_are_all_accepted(fds: Fds) -> None:
     listener, port = _mports_listener(fds, 1)
-    clients = [fds.add(s.socket(s.AF_INET, s.SOCK_STREAM)) for _ in range(6)]
+    clients = [fds.track(s.socket(s.AF_INET, s.SOCK_STREAM)) for _ in range(6)]
     accepted: list[int] = []
 
     async def accept_all() -> None:
         while len(accepted) < len(clients):
-            accepted.append(fds.add((await s.accept(listener))[0]))
+            accepted.append(fds.track((await s.accept(listener))[0]))
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -964,10 +929,10 @@ async def test_connections_on_every_mports_listener_are_all_accepted(fds: _Fds) 
     assert len(accepted) == len(clients)
 
 
-async def test_a_burst_of_datagrams_is_all_received(fds: _Fds) -> None:
-    receiver = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+async def test_a_burst_of_datagrams_is_all_received(fds: Fds) -> None:
+    receiver = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
     s.bind(receiver, (LOOPBACK, 0))
-    sender = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+    sender = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
     received: list[bytes] = []
 
     async def receive_all() -> None:
@@ -1033,10 +998,10 @@ def _bind_or_skip(fd: int, address: trionet.SockAddr) -> None:
 
 def test_recv_after_a_udp_error_the_layer_saw_still_waits_for_the_next_datagram() -> None:
     async def main() -> None:
-        fds = _Fds()
+        fds = Fds()
         try:
             dead = _dead_address(s.SOCK_DGRAM)
-            sock = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+            sock = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
             await s.connect(sock, dead)
             refused: list[str] = []
 
@@ -1052,7 +1017,7 @@ def test_recv_after_a_udp_error_the_layer_saw_still_waits_for_the_next_datagram(
             # the reader waits: the layer sees the error before recv takes it.
             await _call_while_parked(wait_for_reply, sock, READ, ask)
             assert refused == ["refused"]
-            responder = fds.add(s.socket(s.AF_INET, s.SOCK_DGRAM))
+            responder = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
             _bind_or_skip(responder, dead)
             await s.sendto(responder, s.sock_name(sock), b"here now")
             assert await s.recv(sock) == b"here now"
@@ -1097,7 +1062,7 @@ def test_each_trio_run_has_its_own_layer_and_closes_it_when_it_ends() -> None:
     errors: list[BaseException] = []
 
     async def main(name: str) -> None:
-        fds = _Fds()
+        fds = Fds()
         try:
             with trio.fail_after(10):
                 client, server = await _connected(fds)
@@ -1134,7 +1099,7 @@ def test_each_trio_run_has_its_own_layer_and_closes_it_when_it_ends() -> None:
     assert two._epoll.closed
 
 
-async def test_a_run_has_one_layer_however_many_fds_it_waits_on(fds: _Fds) -> None:
+async def test_a_run_has_one_layer_however_many_fds_it_waits_on(fds: Fds) -> None:
     pairs = [await _connected(fds) for _ in range(3)]
     async with trio.open_nursery() as nursery:
         for _client, server in pairs:
@@ -1153,7 +1118,7 @@ async def test_a_run_has_one_layer_however_many_fds_it_waits_on(fds: _Fds) -> No
 
 
 async def test_fd_closed_by_another_run_is_forgotten_and_its_number_waits_afresh(
-    fds: _Fds,
+    fds: Fds,
 ) -> None:
     listener = _tcp_listener(fds)
     client, handed = await _connected_to(fds, listener)
@@ -1169,9 +1134,9 @@ async def test_fd_closed_by_another_run_is_forgotten_and_its_number_waits_afresh
     errors: list[BaseException] = []
 
     async def run_b() -> None:
-        b_fds = _Fds()
+        b_fds = Fds()
         try:
-            fd = b_fds.add(await _get(to_b))
+            fd = b_fds.track(await _get(to_b))
             received: list[bytes] = []
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(lambda: _append(received, s.recv(fd)))
@@ -1211,14 +1176,14 @@ async def test_fd_closed_by_another_run_is_forgotten_and_its_number_waits_afresh
         raise errors[0]
 
 
-async def test_close_in_one_run_wakes_a_waiter_in_another_run(fds: _Fds) -> None:
+async def test_close_in_one_run_wakes_a_waiter_in_another_run(fds: Fds) -> None:
     _client, handed = await _connected(fds)
     to_b: queue.Queue[int] = queue.Queue()
     to_a: queue.Queue[str] = queue.Queue()
     errors: list[BaseException] = []
 
     async def run_b() -> None:
-        b_fds = _Fds()
+        b_fds = Fds()
         try:
             listener = _tcp_listener(b_fds)
             fd = await _get(to_b)

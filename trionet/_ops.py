@@ -40,39 +40,34 @@ Buffer = bytes | bytearray | memoryview
 OsAddress = Any  # whatever the standard library takes for the socket's family
 
 
+def _received(entry: Entry, count: int, asked: int) -> None:
+    """Note end of stream, or a read that emptied the kernel buffer."""
+    if entry.stream:
+        entry.eof = not count and asked > 0
+        entry.drained = 0 < count < asked
+
+
 def recv(entry: Entry, max_bytes: int) -> bytes:
     data = entry.sock.recv(max_bytes)
-    if entry.stream:
-        count = len(data)
-        entry.eof = not count and max_bytes > 0
-        entry.drained = 0 < count < max_bytes
+    _received(entry, len(data), max_bytes)
     return data
 
 
 def recv_into(entry: Entry, view: Buffer) -> int:
     count = entry.sock.recv_into(view)
-    if entry.stream:
-        size = len(view)
-        entry.eof = not count and size > 0
-        entry.drained = 0 < count < size
+    _received(entry, count, len(view))
     return count
 
 
 def recvfrom(entry: Entry, max_bytes: int) -> tuple[bytes, OsAddress]:
     data, raw = entry.sock.recvfrom(max_bytes)
-    if entry.stream:
-        count = len(data)
-        entry.eof = not count and max_bytes > 0
-        entry.drained = 0 < count < max_bytes
+    _received(entry, len(data), max_bytes)
     return data, raw
 
 
 def recvfrom_into(entry: Entry, view: Buffer) -> tuple[int, OsAddress]:
     count, raw = entry.sock.recvfrom_into(view)
-    if entry.stream:
-        size = len(view)
-        entry.eof = not count and size > 0
-        entry.drained = 0 < count < size
+    _received(entry, count, len(view))
     return count, raw
 
 
