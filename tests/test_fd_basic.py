@@ -201,6 +201,27 @@ class TestMports:
             await s.connect(client, ("127.0.0.1", last_port), timeout=5)
         assert results == [last_port]
 
+    async def test_accept_keeps_waiting_while_mports_changes_the_ports(self, fds: Fds) -> None:
+        listener = listener_with_mports(fds, "ipv4", 2)
+        base = port_of(listener)
+        results: list[int] = []
+
+        async def accept_one() -> None:
+            server, _remote = await s.accept(listener, timeout=5)
+            fds.track(server)
+            results.append(port_of(server))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept_one)
+            await trio.testing.wait_all_tasks_blocked()
+            s.mports(listener, 0)
+            await trio.testing.wait_all_tasks_blocked()
+            s.mports(listener, 1)
+            await trio.testing.wait_all_tasks_blocked()
+            client = fds.socket(s.AF_INET, s.SOCK_STREAM)
+            await s.connect(client, ("127.0.0.1", base + 1), timeout=5)
+        assert results == [base + 1]
+
     async def test_close_closes_every_extra_port(self, fds: Fds, ip_kind: str) -> None:
         listener = listener_with_mports(fds, ip_kind, 3)
         base = port_of(listener)

@@ -72,14 +72,14 @@ async def perform(
                 return result
         if timeout == 0:
             raise Timeout(f"{what} would block (timeout=0)")
-        fds = entry.all_fds() if entry.extras else (entry.fd,)
         with _NO_TIMEOUT if timeout is None else timeout_scope(timeout, what):
             while True:
-                await layer.wait_any(fds, want)
+                # all_fds() each time: mports may change a listener's ports.
+                await layer.wait_any(entry.all_fds(), want)
                 try:
                     result = attempt(*args)
                 except BlockingIOError:
-                    for fd in fds:
+                    for fd in entry.all_fds():
                         _blocked(layer.state(fd), want)
                     continue
                 break
