@@ -1,0 +1,147 @@
+"""``Udp``: one UDP socket as an object (JSRE ``udp`` in the ``tcp`` module's style)."""
+
+from __future__ import annotations
+
+from typing import final
+
+from . import _fd_basic as fdb
+from . import _fd_io as fdio
+from . import _fd_options as fdo
+from . import _multicast as mc
+from ._addr import SockAddr, to_sockaddr
+from ._args import os_address
+from ._constants import AF_INET, AF_INET6, SOCK_DGRAM
+from ._fdtable import entry
+from ._sockobj import SocketObject
+
+__all__ = ["Udp"]
+
+
+@final
+class Udp(SocketObject):
+    """A UDP socket owning one fd, with broadcast and multicast options.
+
+    JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).
+    """
+
+    @classmethod
+    def create(
+        cls,
+        addr: object = None,
+        *,
+        domain: int = AF_INET,
+        reuse_addr: bool = False,
+        dev: str | None = None,
+    ) -> Udp:
+        """Create a UDP socket, bound to ``addr`` when given.
+
+        The family is ``addr``'s when an address is given, else ``domain``.
+
+        JSRE equivalent: ``Udp.create(saddr, ...)``.
+
+        Raises:
+            ValueError: a bad address or domain.
+        """
+        local = None if addr is None else to_sockaddr(addr)
+        if domain not in (AF_INET, AF_INET6):
+            raise ValueError(f"domain must be AF_INET or AF_INET6, got {domain!r}")
+        fd = fdb.socket(domain if local is None else local.domain, SOCK_DGRAM)
+        try:
+            if reuse_addr:
+                fdo.set_reuse_addr(fd, True)
+            if dev is not None:
+                fdo.bind_to_device(fd, dev)
+            if local is not None:
+                fdb.bind(fd, local)
+        except BaseException:
+            fdb.close(fd)
+            raise
+        return cls(fd)
+
+    @classmethod
+    def create_by_fd(cls, fd: int) -> Udp:
+        """Adopt a UDP socket fd; a rejected fd is left open and the caller's.
+
+        JSRE equivalent: ``Udp.createByFd(sockFd)``.
+
+        Raises:
+            ValueError: ``fd`` is not an IPv4 or IPv6 datagram socket.
+        """
+        found = entry(fd)
+        if found.stream or found.sock.family not in (AF_INET, AF_INET6):
+            raise ValueError(f"fd {fd} is not a UDP socket")
+        return cls(found.fd)
+
+    def bind(self, addr: object) -> None:
+        """Bind to a local address. JSRE equivalent: ``udp.bind(saddr)``."""
+        fdb.bind(self._live(), addr)
+
+    def connect(self, addr: object) -> None:
+        """Set the default peer (no packet is sent). JSRE equivalent: ``udp.connect(saddr)``."""
+        target = self._entry()
+        target.sock.connect(os_address(target, addr))
+
+    def disconnect(self) -> None:
+        """Forget the default peer. JSRE equivalent: ``udp.disconnect()``."""
+        fdb.disconnect(self._live())
+
+    async def send(self, data: object, *, timeout: float | None = None) -> int:
+        """Send one datagram to the connected peer. JSRE equivalent: ``udp.send()``."""
+        return await fdio.send(self._live(), data, timeout=timeout)
+
+    async def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+        """Send one datagram to ``addr``. JSRE equivalent: ``udp.sendto(saddr, data)``."""
+        return await fdio.sendto(self._live(), addr, data, timeout=timeout)
+
+    async def recv(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
+        """Receive one datagram. JSRE equivalent: ``udp.recv()``."""
+        return await fdio.recv(self._live(), max_bytes, timeout=timeout)
+
+    async def recvfrom(
+        self, max_bytes: int = 65536, *, timeout: float | None = None
+    ) -> tuple[bytes, SockAddr | str]:
+        """Receive one datagram and its sender. JSRE equivalent: ``udp.recvfrom()``."""
+        return await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+
+    async def recvfrom_into(
+        self,
+        buffer: object,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> tuple[int, SockAddr | str]:
+        """Receive one datagram into ``buffer``. JSRE: ``udp.recvfrom(buffer, ...)``."""
+        return await fdio.recvfrom_into(self._live(), buffer, offset, length, timeout=timeout)
+
+    def set_broadcast(self, enable: bool) -> None:
+        """Allow sending to broadcast addresses. JSRE equivalent: ``udp.setBroadcast()``."""
+        fdo.set_broadcast(self._live(), enable)
+
+    def set_ipv6_only(self, enable: bool) -> None:
+        """Restrict an IPv6 socket to IPv6. JSRE equivalent: ``udp.setIPv6Only()``."""
+        fdo.set_ipv6_only(self._live(), enable)
+
+    def add_membership(
+        self, group: str, interface: str | None = None, source: str | None = None
+    ) -> None:
+        """Join a multicast group. JSRE equivalent: ``udp.addMembership()``."""
+        mc.add_membership(self._live(), group, interface, source)
+
+    def drop_membership(
+        self, group: str, interface: str | None = None, source: str | None = None
+    ) -> None:
+        """Leave a multicast group. JSRE equivalent: ``udp.dropMembership()``."""
+        mc.drop_membership(self._live(), group, interface, source)
+
+    def set_multicast_interface(self, ifname: str | None) -> None:
+        """Send multicast through ``ifname``. JSRE: ``udp.setMulticastInterface()``."""
+        mc.set_multicast_interface(self._live(), ifname)
+
+    def set_multicast_ttl(self, ttl: int) -> None:
+        """TTL of outgoing multicast, ``0..255``. JSRE: ``udp.setMulticastTTL()``."""
+        mc.set_multicast_ttl(self._live(), ttl)
+
+    def set_multicast_loop(self, enable: bool) -> None:
+        """Loop multicast back to this host. JSRE: ``udp.setMulticastLoop()``."""
+        mc.set_multicast_loop(self._live(), enable)

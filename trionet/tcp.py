@@ -1,0 +1,7 @@
+"""The object level for TCP: EdgerOS JSRE's ``tcp`` module on trio."""
+
+from __future__ import annotations
+
+from ._tcp import Tcp as Tcp
+
+__all__ = ["Tcp"]
