@@ -15,6 +15,7 @@ import time
 import trio
 
 from trionet import socket as fd
+from trionet.tcp import Tcp
 
 
 async def trionet_client(port: int, messages: int, size: int) -> None:
@@ -32,6 +33,19 @@ async def trionet_client(port: int, messages: int, size: int) -> None:
         _report(start, messages)
     finally:
         fd.close(conn)
+
+
+async def tcp_client(port: int, messages: int, size: int) -> None:
+    async with await Tcp.create_client(("127.0.0.1", port)) as conn:
+        conn.set_no_delay(True)
+        payload = b"x" * size
+        start = _clock()
+        for _ in range(messages):
+            await conn.send_all(payload)
+            got = 0
+            while got < size:
+                got += len(await conn.recv(65536))
+        _report(start, messages)
 
 
 async def trio_client(port: int, messages: int, size: int) -> None:
@@ -77,6 +91,8 @@ def main() -> None:
     kind, port, messages, size = sys.argv[1], *map(int, sys.argv[2:5])
     if kind == "trionet":
         trio.run(trionet_client, port, messages, size)
+    elif kind == "trionet-tcp":
+        trio.run(tcp_client, port, messages, size)
     elif kind == "trio":
         trio.run(trio_client, port, messages, size)
     elif kind == "asyncio":

@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
-KINDS = ("trionet", "trio", "asyncio")
+KINDS = ("trionet", "trionet-tcp", "trio", "asyncio")
 TICK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNECTIONS = 1000
 
@@ -191,14 +191,14 @@ class Bench:
     def report(self) -> None:
         lower_is_better = ("server CPU us/rt", "client CPU us/rt", "idle KiB/conn")
         print()
-        print(f"{'row':<24}" + "".join(f"{kind:>12}" for kind in KINDS) + "   trionet/trio")
+        print(f"{'row':<24}" + "".join(f"{kind:>13}" for kind in KINDS) + "   fd/trio  tcp/trio")
         for row, by_kind in self.results.items():
             medians = {kind: statistics.median(values) for kind, values in by_kind.items()}
-            cells = "".join(f"{medians[kind]:>12,.1f}" for kind in KINDS)
-            ratio = medians["trionet"] / medians["trio"] if medians["trio"] else float("nan")
+            cells = "".join(f"{medians[kind]:>13,.1f}" for kind in KINDS)
+            ratios = [medians[kind] / medians["trio"] for kind in ("trionet", "trionet-tcp")]
             if row in lower_is_better:
-                ratio = 1 / ratio if ratio else float("nan")
-            print(f"{row:<24}{cells}   {ratio:>8.2f}x")
+                ratios = [1 / ratio for ratio in ratios]
+            print(f"{row:<24}{cells}   " + "  ".join(f"{ratio:>7.2f}x" for ratio in ratios))
         print("\n(ratio > 1 means trionet is better; for CPU and memory rows it is trio / trionet)")
 
 

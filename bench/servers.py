@@ -1,8 +1,9 @@
 """Echo servers for the benchmark, one per implementation, each run in its own process.
 
-Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``,
-``trio``, ``asyncio``. Prints ``READY <port>`` once listening and serves
-until killed. Every server reads up to 64 KiB and writes back all of it.
+Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``
+(the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trio``, ``asyncio``.
+Prints ``READY <port>`` once listening and serves until killed. Every
+server reads up to 64 KiB and writes back all of it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import trio
 
 from trionet import socket as fd
+from trionet.tcp import Tcp
 
 CHUNK = 65536
 
@@ -41,6 +43,22 @@ async def trionet_server(port: int) -> None:
             conn, _ = await fd.accept(listener)
             fd.set_no_delay(conn, True)
             nursery.start_soon(echo, conn)
+
+
+async def tcp_server(port: int) -> None:
+    server = Tcp.create_server(("127.0.0.1", port), backlog=1024)
+    print("READY", server.sock_name().port, flush=True)  # type: ignore[union-attr]
+
+    async def echo(conn: Tcp, _remote: object) -> None:
+        conn.set_no_delay(True)
+        try:
+            while data := await conn.recv(CHUNK):
+                await conn.send_all(data)
+        except OSError:
+            return
+
+    async with server:
+        await server.serve(echo)
 
 
 async def trio_server(port: int) -> None:
@@ -77,6 +95,8 @@ def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "trionet":
         trio.run(trionet_server, port)
+    elif kind == "trionet-tcp":
+        trio.run(tcp_server, port)
     elif kind == "trio":
         trio.run(trio_server, port)
     elif kind == "asyncio":

@@ -22,6 +22,8 @@ def test_demo_runs_every_scene_and_exits_zero() -> None:
     assert "fd level" in done.stdout
     assert "raised Timeout" in done.stdout
     assert "is_eof = True" in done.stdout
+    assert "client got b'echo me' back" in done.stdout
+    assert "it got b'pong' back" in done.stdout
     assert done.stderr == ""
 
 

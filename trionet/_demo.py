@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import trio
+import trio.testing
 
 from . import socket as fd
+from ._addr import SockAddr
+from ._tcp import Tcp
 from ._timeout import Timeout
+from ._udp import Udp
 
 __all__ = ["demo"]
 
@@ -46,6 +50,42 @@ async def fd_level(say: Say) -> None:
         fd.close(listener)
 
 
+async def tcp_echo(say: Say) -> None:
+    """A ``Tcp.serve`` echo server and a ``Tcp`` client."""
+    say("== Tcp objects (trionet.tcp): serve, create_client, send_all ==")
+
+    async def echo(conn: Tcp, remote: SockAddr) -> None:
+        say(f"server: connection from {remote}")
+        while data := await conn.recv():
+            await conn.send_all(data)
+        say("server: client closed; the handler returns and serve closes the connection")
+
+    async with Tcp.create_server((fd.INADDR_LOOPBACK, 0)) as server, trio.open_nursery() as tasks:
+        await tasks.start(server.serve, echo)
+        address = server.sock_name()
+        async with await Tcp.create_client(("localhost", address.port), timeout=2) as client:
+            await client.send_all(b"echo me")
+            say(f"client got {await client.recv(timeout=2)!r} back from {address}")
+        await trio.testing.wait_all_tasks_blocked()
+        tasks.cancel_scope.cancel()
+
+
+async def udp_round_trip(say: Say) -> None:
+    """Two ``Udp`` sockets exchange a datagram."""
+    say("== Udp objects (trionet.udp): sendto / recvfrom ==")
+    async with (
+        Udp.create((fd.INADDR_LOOPBACK, 0)) as one,
+        Udp.create((fd.INADDR_LOOPBACK, 0)) as two,
+    ):
+        await one.sendto(two.sock_name(), b"ping")
+        data, sender = await two.recvfrom(timeout=2)
+        await two.sendto(sender, data.replace(b"i", b"o"))
+        reply, _ = await one.recvfrom(timeout=2)
+        say(f"{sender} sent {data!r}; it got {reply!r} back")
+
+
 async def demo(say: Say) -> None:
     """Run every scene in turn."""
     await fd_level(say)
+    await tcp_echo(say)
+    await udp_round_trip(say)

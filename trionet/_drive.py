@@ -19,7 +19,6 @@ and at least once every few successful operations.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 from collections.abc import Callable
 from typing import TypeVar
@@ -33,8 +32,6 @@ from ._timeout import Timeout, timeout_scope
 __all__ = ["perform"]
 
 T = TypeVar("T")
-
-_NO_TIMEOUT = contextlib.nullcontext()
 
 
 async def perform(
@@ -72,7 +69,7 @@ async def perform(
                 return result
         if timeout == 0:
             raise Timeout(f"{what} would block (timeout=0)")
-        with _NO_TIMEOUT if timeout is None else timeout_scope(timeout, what):
+        with timeout_scope(timeout, what):
             while True:
                 # all_fds() each time: mports may change a listener's ports.
                 await layer.wait_any(entry.all_fds(), want)

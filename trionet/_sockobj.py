@@ -110,13 +110,13 @@ class SocketObject:
         state = "closed" if self._fd < 0 else f"fd={self._fd}"
         return f"<{type(self).__name__} {state}>"
 
-    def sock_name(self) -> SockAddr | str:
+    def sock_name(self) -> SockAddr:
         """The local address. JSRE equivalent: ``sockName()``."""
-        return _sock_name(self._live())
+        return _ip_address(_sock_name(self._live()))
 
-    def peer_name(self) -> SockAddr | str:
+    def peer_name(self) -> SockAddr:
         """The remote address. JSRE equivalent: ``peerName()``."""
-        return _peer_name(self._live())
+        return _ip_address(_peer_name(self._live()))
 
     def error(self) -> int:
         """Read and clear the pending socket error. JSRE equivalent: ``error()``."""
@@ -149,3 +149,9 @@ class SocketObject:
     def set_send_buffer_size(self, size: int) -> None:
         """Set the send buffer size. JSRE equivalent: ``setSendBufferSize()``."""
         _set_send_buffer_size(self._live(), size)
+
+
+def _ip_address(address: SockAddr | str) -> SockAddr:
+    # Tcp and Udp only ever hold IPv4 or IPv6 sockets (create_by_fd checks).
+    assert isinstance(address, SockAddr)
+    return address

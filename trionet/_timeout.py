@@ -7,9 +7,10 @@ A timeout is seconds on trio's clock, so tests under ``MockClock`` are instant.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import trio
 
@@ -53,16 +54,23 @@ def check_timeout(timeout: object) -> float | None:
     return check_seconds("timeout", timeout)
 
 
-@contextmanager
-def timeout_scope(timeout: float | None, what: str = "operation") -> Iterator[None]:
+_NO_LIMIT = contextlib.nullcontext()
+
+
+def timeout_scope(timeout: float | None, what: str = "operation") -> AbstractContextManager[None]:
     """Run the body under a deadline ``timeout`` seconds from now.
 
     Raises :class:`Timeout` if the deadline cancelled the body. ``timeout``
-    must already be validated by :func:`check_timeout`.
+    must already be validated by :func:`check_timeout`; ``None`` costs
+    nothing (a shared null context), since most calls have no timeout.
     """
     if timeout is None:
-        yield
-        return
+        return _NO_LIMIT
+    return _deadline(timeout, what)
+
+
+@contextlib.contextmanager
+def _deadline(timeout: float, what: str) -> Iterator[None]:
     with trio.move_on_after(timeout) as scope:
         yield
     if scope.cancelled_caught:
