@@ -9,6 +9,9 @@ Rows:
   round trips per second and the server's CPU time per round trip;
 - server stream: one connection echoing 64 KiB chunks; MiB/s;
 - server idle memory: resident memory per idle connection (1,000 of them);
+- connection rate: sequential connections (1 byte echoed each) served by
+  ``Tcp.serve`` alone, and by a root that hands each to one of 2 worker
+  tasks (``fly_away`` + ``Handoff`` + ``create_by_fd``);
 - client ping-pong: one connection against a small C echo server pinned to
   the client's own CPU, so the figure measures CPU cost, not the VM's
   cross-CPU wake-up; round trips per second and CPU time per round trip.
@@ -110,6 +113,7 @@ class Bench:
         two_cpus = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
         self.server_cpu, self.load_cpu = (1, 0) if two_cpus else (None, None)
         self.results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.connects: dict[str, list[float]] = defaultdict(list)
 
     def _loadgen(self, *args: object) -> dict[str, float]:
         command = _pinned([*self.loadgen, *map(str, args)], self.load_cpu)
@@ -155,6 +159,16 @@ class Bench:
         finally:
             server.stop()
 
+    def connect_rate(self) -> None:
+        """Connections per second: served by the root alone, or handed to 2 tasks."""
+        for kind in ("trionet-tcp", "trionet-handoff"):
+            server = self._server(kind)
+            try:
+                result = self._loadgen("connect", "127.0.0.1", server.port, self.args.connects)
+                self.connects[kind].append(result["conn_per_s"])
+            finally:
+                server.stop()
+
     def client_round(self, kind: str, echo_port: int) -> None:
         command = [sys.executable, str(HERE / "clients.py"), kind, str(echo_port)]
         command += [str(self.args.messages), "64"]
@@ -176,6 +190,7 @@ class Bench:
         for round_number in range(self.args.rounds):
             for kind in KINDS:
                 self.server_round(kind)
+            self.connect_rate()
             print(f"  server round {round_number + 1} done", flush=True)
         for kind in KINDS:
             self.idle_memory(kind)
@@ -200,6 +215,11 @@ class Bench:
                 ratios = [1 / ratio for ratio in ratios]
             print(f"{row:<24}{cells}   " + "  ".join(f"{ratio:>7.2f}x" for ratio in ratios))
         print("\n(ratio > 1 means trionet is better; for CPU and memory rows it is trio / trionet)")
+        single, handed = (statistics.median(self.connects[k]) for k in self.connects)
+        print(
+            f"\nconnections/s (connect, 1 byte echoed, close): Tcp.serve alone {single:,.0f};"
+            f" root + 2 worker tasks {handed:,.0f} ({handed / single:.2f}x)"
+        )
 
 
 def main() -> None:
@@ -207,10 +227,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=4000, help="round trips per connection")
     parser.add_argument("--stream-mib", type=int, default=1024)
+    parser.add_argument("--connects", type=int, default=5000, help="connections per rate run")
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.messages, args.stream_mib = 1, 500, 128
+        args.rounds, args.messages, args.stream_mib, args.connects = 1, 500, 128, 1000
     Bench(args).run()
 
 

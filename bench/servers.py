@@ -1,7 +1,8 @@
 """Echo servers for the benchmark, one per implementation, each run in its own process.
 
 Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``
-(the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trio``, ``asyncio``.
+(the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trionet-handoff`` (the
+root accepts, two worker tasks serve), ``trio``, ``asyncio``.
 Prints ``READY <port>`` once listening and serves until killed. Every
 server reads up to 64 KiB and writes back all of it.
 """
@@ -9,11 +10,13 @@ server reads up to 64 KiB and writes back all of it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 
 import trio
 
 from trionet import socket as fd
+from trionet import task
 from trionet.tcp import Tcp
 
 CHUNK = 65536
@@ -61,6 +64,40 @@ async def tcp_server(port: int) -> None:
         await server.serve(echo)
 
 
+async def _handoff_worker() -> None:
+    async with trio.open_nursery() as nursery:
+        while True:
+            message, _sender = await task.recv()
+            nursery.start_soon(_echo_adopted, message.claim())
+
+
+async def _echo_adopted(fd_number: int) -> None:
+    async with Tcp.create_by_fd(fd_number) as conn:
+        try:
+            while data := await conn.recv(CHUNK):
+                await conn.send_all(data)
+        except OSError:
+            return
+
+
+async def handoff_server(port: int) -> None:
+    """The root accepts; two worker tasks (own trio runs) serve, round-robin."""
+    server = Tcp.create_server(("127.0.0.1", port), backlog=1024)
+    async with (
+        server,
+        task.open_task(_handoff_worker, name="worker-0") as first,
+        task.open_task(_handoff_worker, name="worker-1") as second,
+    ):
+        workers = itertools.cycle([first, second])
+
+        async def hand_over(conn: Tcp, _remote: object) -> None:
+            conn.set_no_delay(True)
+            await next(workers).send(task.Handoff(conn.fly_away()))
+
+        print("READY", server.sock_name().port, flush=True)
+        await server.serve(hand_over)
+
+
 async def trio_server(port: int) -> None:
     async def echo(stream: trio.SocketStream) -> None:
         try:
@@ -97,6 +134,8 @@ def main() -> None:
         trio.run(trionet_server, port)
     elif kind == "trionet-tcp":
         trio.run(tcp_server, port)
+    elif kind == "trionet-handoff":
+        trio.run(handoff_server, port)
     elif kind == "trio":
         trio.run(trio_server, port)
     elif kind == "asyncio":

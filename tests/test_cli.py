@@ -24,6 +24,7 @@ def test_demo_runs_every_scene_and_exits_zero() -> None:
     assert "is_eof = True" in done.stdout
     assert "client got b'echo me' back" in done.stdout
     assert "it got b'pong' back" in done.stdout
+    assert "client got b'HANDED OVER'" in done.stdout
     assert done.stderr == ""
 
 

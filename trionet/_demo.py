@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 from . import socket as fd
+from . import task
 from ._addr import SockAddr
 from ._tcp import Tcp
 from ._timeout import Timeout
@@ -84,8 +85,37 @@ async def udp_round_trip(say: Say) -> None:
         say(f"{sender} sent {data!r}; it got {reply!r} back")
 
 
+async def _echo_worker() -> str:
+    """A task's main: adopt the handed-off connection, echo once, report."""
+    message, sender = await task.recv()
+    assert isinstance(message, task.Handoff)
+    async with Tcp.create_by_fd(message.claim()) as conn:
+        data = await conn.recv()
+        await conn.send_all(data.upper())
+    me = task.current()
+    return f"task {me.name} (id {me.id}) served a connection handed over by task {sender}"
+
+
+async def task_handoff(say: Say) -> None:
+    """The root accepts a connection and hands its fd to a task in another thread."""
+    say("== tasks (trionet.task): a connection handed to another trio.run ==")
+    async with (
+        Tcp.create_server((fd.INADDR_LOOPBACK, 0)) as server,
+        task.open_task(_echo_worker, name="worker") as worker,
+    ):
+        async with await Tcp.create_client(server.sock_name(), timeout=2) as client:
+            conn, _remote = await server.accept(timeout=2)
+            handed = conn.fly_away()
+            say(f"root: accepted fd {handed}, fly_away() and Handoff to task {worker.id}")
+            await worker.send(task.Handoff(handed))
+            await client.send_all(b"handed over")
+            say(f"client got {await client.recv(timeout=2)!r}")
+        say(await worker.join())
+
+
 async def demo(say: Say) -> None:
     """Run every scene in turn."""
     await fd_level(say)
     await tcp_echo(say)
     await udp_round_trip(say)
+    await task_handoff(say)

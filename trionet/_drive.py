@@ -79,6 +79,12 @@ async def perform(
                     for fd in entry.all_fds():
                         _blocked(layer.state(fd), want)
                     continue
+                except OSError:
+                    # The wait spent the edge, yet the fd may still be ready: an
+                    # accept that failed with EMFILE leaves its connection queued,
+                    # and no new edge comes for it. The next call must try first.
+                    state.ready[want] = True
+                    raise
                 break
         _settle(entry, layer.state(entry.fd), want)
     except OSError as exc:

@@ -27,7 +27,7 @@ import trio
 from . import _readiness
 from ._checks import check_fd
 
-__all__ = ["Entry", "close", "close_socket", "entry", "register"]
+__all__ = ["Entry", "close", "close_socket", "entry", "kind", "register"]
 
 _SUPPORTED_FAMILIES = (_stdsocket.AF_INET, _stdsocket.AF_INET6, _stdsocket.AF_UNIX)
 _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
@@ -80,20 +80,48 @@ def entry(fd: object) -> Entry:
     return found if found is not None else _adopt(check_fd(fd))
 
 
+def kind(fd: object) -> tuple[int, int]:
+    """The family and type of socket ``fd``, without adopting it.
+
+    ``create_by_fd`` looks before it adopts: an fd it rejects must stay as
+    the caller left it, blocking mode included, and must leave no entry
+    behind whose socket object would close the number again (by then
+    perhaps someone else's) after the caller closed it.
+
+    Raises:
+        TypeError: ``fd`` is not an int.
+        ValueError: ``fd`` is negative or not a socket.
+        trio.ClosedResourceError: ``fd`` is not open.
+    """
+    fd = check_fd(fd)
+    found = _entries.get(fd)
+    if found is not None:
+        return found.sock.family, found.sock.type
+    probe = _wrap(fd)
+    try:
+        return probe.family, probe.type
+    finally:
+        probe.detach()
+
+
+def _wrap(fd: int) -> _stdsocket.socket:
+    try:
+        return _stdsocket.socket(fileno=fd)
+    except OSError as exc:
+        if exc.errno == errno.EBADF:
+            raise trio.ClosedResourceError(f"fd {fd} is not open") from None
+        if exc.errno == errno.ENOTSOCK:
+            raise ValueError(f"fd {fd} is not a socket") from None
+        raise
+
+
 def _adopt(fd: int) -> Entry:
     fd = int(fd)
     with _lock:
         found = _entries.get(fd)
         if found is not None:
             return found
-        try:
-            sock = _stdsocket.socket(fileno=fd)
-        except OSError as exc:
-            if exc.errno == errno.EBADF:
-                raise trio.ClosedResourceError(f"fd {fd} is not open") from None
-            if exc.errno == errno.ENOTSOCK:
-                raise ValueError(f"fd {fd} is not a socket") from None
-            raise
+        sock = _wrap(fd)
         if sock.family not in _SUPPORTED_FAMILIES or sock.type not in _SUPPORTED_TYPES:
             sock.detach()
             raise ValueError(

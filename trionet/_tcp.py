@@ -16,7 +16,7 @@ from ._addr import SockAddr, to_sockaddr
 from ._args import outgoing
 from ._checks import check_int, check_port
 from ._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
-from ._fdtable import entry
+from ._fdtable import entry, kind
 from ._groups import open_nursery
 from ._sockobj import SocketObject
 from ._timeout import Timeout, check_timeout, timeout_scope
@@ -81,6 +81,8 @@ class Tcp(SocketObject):
         """
         local = to_sockaddr(addr)
         check_int("backlog", backlog, 0, 65535)
+        if dev is not None:
+            fdo.check_ifname(dev, "dev")
         fd = _new_socket(local.domain, dev)
         try:
             fdo.set_reuse_addr(fd, True)
@@ -113,6 +115,8 @@ class Tcp(SocketObject):
         """
         timeout = check_timeout(timeout)
         local = None if local_addr is None else to_sockaddr(local_addr, "local_addr")
+        if dev is not None:
+            fdo.check_ifname(dev, "dev")
         with timeout_scope(timeout, "create_client"):
             targets = await _resolve(addr)
             if local is not None:
@@ -148,10 +152,10 @@ class Tcp(SocketObject):
         Raises:
             ValueError: ``fd`` is not a TCP (IPv4 or IPv6 stream) socket.
         """
-        found = entry(fd)
-        if not found.stream or found.sock.family not in (AF_INET, AF_INET6):
+        family, sock_type = kind(fd)
+        if sock_type != SOCK_STREAM or family not in (AF_INET, AF_INET6):
             raise ValueError(f"fd {fd} is not a TCP socket")
-        return cls(found.fd)
+        return cls(entry(fd).fd)
 
     async def accept(self, *, timeout: float | None = None) -> tuple[Tcp, SockAddr]:
         """Accept a connection. JSRE equivalent: ``tcp.accept(timeout)``.

@@ -10,8 +10,9 @@ from . import _fd_options as fdo
 from . import _multicast as mc
 from ._addr import SockAddr, to_sockaddr
 from ._args import os_address
+from ._checks import check_bool, check_int
 from ._constants import AF_INET, AF_INET6, SOCK_DGRAM
-from ._fdtable import entry
+from ._fdtable import entry, kind
 from ._sockobj import SocketObject
 
 __all__ = ["Udp"]
@@ -43,6 +44,10 @@ class Udp(SocketObject):
             ValueError: a bad address or domain.
         """
         local = None if addr is None else to_sockaddr(addr)
+        check_int("domain", domain, 0, 2**16)
+        check_bool("reuse_addr", reuse_addr)
+        if dev is not None:
+            fdo.check_ifname(dev, "dev")
         if domain not in (AF_INET, AF_INET6):
             raise ValueError(f"domain must be AF_INET or AF_INET6, got {domain!r}")
         fd = fdb.socket(domain if local is None else local.domain, SOCK_DGRAM)
@@ -67,10 +72,10 @@ class Udp(SocketObject):
         Raises:
             ValueError: ``fd`` is not an IPv4 or IPv6 datagram socket.
         """
-        found = entry(fd)
-        if found.stream or found.sock.family not in (AF_INET, AF_INET6):
+        family, sock_type = kind(fd)
+        if sock_type != SOCK_DGRAM or family not in (AF_INET, AF_INET6):
             raise ValueError(f"fd {fd} is not a UDP socket")
-        return cls(found.fd)
+        return cls(entry(fd).fd)
 
     def bind(self, addr: object) -> None:
         """Bind to a local address. JSRE equivalent: ``udp.bind(saddr)``."""

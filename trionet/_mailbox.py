@@ -1,0 +1,216 @@
+"""Inboxes: where a task's messages wait, and how a receiver is woken.
+
+Theory of operation
+===================
+
+Senders run in other threads (other trio runs, or no run at all), so the
+messages themselves sit in a plain ``deque`` under a ``threading.Lock``:
+delivery is an append, done at once and in order, from any thread. Only the
+*waiting* belongs to a trio run. An inbox is *bound* to one run, the one its
+owner receives in; receivers there park in a ``trio.lowlevel.ParkingLot``,
+and a sender wakes them with ``unpark_all`` directly when it runs in that
+same run, or else through the run's ``TrioToken.run_sync_soon`` (callable
+from any thread, including another run's). A wake-up cannot be lost: a
+receiver looks at the deque and parks with no checkpoint in between, and the
+wake-up runs in the receiver's run, so only at a checkpoint.
+
+Why not keep the messages in the run itself and deliver with
+``run_sync_soon``? A task whose main is a plain function has no run until it
+starts one (if ever), and messages sent to it before then must wait
+somewhere; a message must also be either accepted or refused at the moment
+it is sent, so a sender can be told (``trio.ClosedResourceError``) rather
+than have it vanish later.
+
+A run keeps an inbox bound until it ends: a system task (which only sleeps)
+unbinds it when the run is torn down. A task's inbox then stays open until
+:meth:`Mailbox.close` at the task's end; the root's inbox (``persistent`` is
+false) closes with the run that bound it, so messages left in it do not
+outlive that run, and the next run to use it opens it again.
+
+Closing drains the inbox: the unclaimed handoffs of the messages still in it
+are closed (:func:`trionet._handoff.close_handoffs`). Delivery to a closed
+inbox raises ``trio.ClosedResourceError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Literal, final
+
+import trio
+
+from ._handoff import close_handoffs
+from ._timeout import timeout_scope
+
+__all__ = ["Mailbox"]
+
+
+@final
+class _Binding:
+    """The run an inbox is bound to, and the lot its receivers park in."""
+
+    __slots__ = ("lot", "token")
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self.token = token
+        self.lot = trio.lowlevel.ParkingLot()
+
+    def wake(self) -> None:
+        """Wake every receiver parked in this run; callable from any thread."""
+        if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
+            self.lot.unpark_all()
+            return
+        # RunFinishedError: nobody is left to wake; the binding is being dropped.
+        with contextlib.suppress(trio.RunFinishedError):
+            self.token.run_sync_soon(self.lot.unpark_all, idempotent=True)
+
+
+@final
+class Mailbox:
+    """One task's inbox of ``(msg, from_id)`` pairs (see the module docstring).
+
+    Args:
+        owner: Names the owner in error messages ("task 3 ('worker')").
+        persistent: ``True`` for a task (open until :meth:`close`), ``False``
+            for the root (open only while a run has it bound).
+    """
+
+    __slots__ = ("_binding", "_items", "_lock", "_open", "_owner", "_persistent")
+
+    def __init__(self, owner: str, *, persistent: bool) -> None:
+        self._owner = owner
+        self._persistent = persistent
+        self._lock = threading.Lock()
+        self._items: deque[tuple[object, int]] = deque()
+        self._binding: _Binding | None = None
+        self._open = persistent
+
+    def bind(self, *, strict: bool = True) -> _Binding | None:
+        """Bind the inbox to the current run (a no-op if it already is).
+
+        Returns:
+            The binding; ``None`` if another run has it and not ``strict``.
+
+        Raises:
+            RuntimeError: another trio run has it bound (with ``strict``).
+        """
+        token = trio.lowlevel.current_trio_token()
+        with self._lock:
+            binding = self._binding
+            if binding is not None:
+                if binding.token is token:
+                    return binding
+                if not strict:
+                    return None
+                raise RuntimeError(
+                    f"the inbox of {self._owner} belongs to another trio run; "
+                    "only one run at a time can receive (or open tasks) for it"
+                )
+            binding = self._binding = _Binding(token)
+            if not self._persistent:
+                self._open = True
+        trio.lowlevel.spawn_system_task(self._hold, binding, name=f"trionet inbox of {self._owner}")
+        return binding
+
+    async def _hold(self, binding: _Binding) -> None:
+        """Keep ``binding`` until its run ends."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            left: list[tuple[object, int]] = []
+            with self._lock:
+                if self._binding is binding:
+                    self._binding = None
+                    if not self._persistent:
+                        # Under the same lock, so a run binding it next is not closed.
+                        self._open = False
+                        left = self._take_all()
+            _close_all(left)
+
+    def deliver(self, msg: object, sender: int) -> None:
+        """Append a message from ``sender``; callable from any thread.
+
+        Raises:
+            trio.ClosedResourceError: the inbox is closed (the caller still
+                owns the message's handoffs).
+        """
+        with self._lock:
+            if not self._open:
+                why = "has finished" if self._persistent else "has no trio run receiving"
+                raise trio.ClosedResourceError(f"{self._owner} {why}; its inbox is closed")
+            self._items.append((msg, sender))
+            binding = self._binding
+        if binding is not None:
+            binding.wake()
+
+    def wake(self) -> None:
+        """Let the receivers look again (a sender they wait for has ended)."""
+        binding = self._binding
+        if binding is not None:
+            binding.wake()
+
+    def close(self) -> None:
+        """Refuse further messages and close the handoffs of those still here."""
+        with self._lock:
+            self._open = False
+            left = self._take_all()
+        _close_all(left)
+
+    def _take_all(self) -> list[tuple[object, int]]:
+        left = list(self._items)
+        self._items.clear()
+        return left
+
+    async def get(
+        self,
+        sender: int | None,
+        timeout: float | None,
+        sender_ended: Callable[[], bool] | None = None,
+    ) -> tuple[object, int] | None:
+        """Take the oldest message (from ``sender`` only, unless ``None``).
+
+        Args:
+            sender: The id to take messages from, or ``None`` for anyone.
+            timeout: Validated seconds, or ``None``.
+            sender_ended: Tells whether ``sender`` can send nothing more.
+
+        Returns:
+            ``(msg, from_id)``, or ``None`` once ``sender_ended()`` is true
+            and nothing from it is left.
+
+        Raises:
+            Timeout: nothing came within ``timeout`` seconds.
+            RuntimeError: another trio run has this inbox bound.
+        """
+        binding = self.bind()
+        assert binding is not None
+        await trio.lowlevel.checkpoint_if_cancelled()
+        found = self._take(sender, sender_ended)
+        if found is not False:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return found
+        with timeout_scope(timeout, "recv"):
+            while found is False:
+                await binding.lot.park()
+                found = self._take(sender, sender_ended)
+        return found
+
+    def _take(
+        self, sender: int | None, sender_ended: Callable[[], bool] | None
+    ) -> tuple[object, int] | Literal[False] | None:
+        # Ask first: a sender's messages are all in the deque before it ends.
+        ended = sender_ended is not None and sender_ended()
+        with self._lock:
+            for index, item in enumerate(self._items):
+                if sender is None or item[1] == sender:
+                    del self._items[index]
+                    return item
+        return None if ended else False
+
+
+def _close_all(left: list[tuple[object, int]]) -> None:
+    for msg, _ in left:
+        close_handoffs(msg)
