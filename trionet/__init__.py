@@ -2,7 +2,8 @@
 
 The names of SPEC section 0 (addresses, constants, ``TcpState``,
 ``Timeout``) live here; each layer has its own module: :mod:`trionet.socket`
-(the fd level).
+(the fd level), :mod:`trionet.tcp` and :mod:`trionet.udp` (objects) and
+:mod:`trionet.task` (tasks and fd handoff).
 """
 
 from __future__ import annotations
