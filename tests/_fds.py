@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from trionet import socket as s
+from trionet._sockobj import SocketObject
+
+_Obj = TypeVar("_Obj", bound=SocketObject)
 
 IP_KINDS = {"ipv4": (s.AF_INET, "127.0.0.1"), "ipv6": (s.AF_INET6, "::1")}
 
@@ -36,3 +41,18 @@ class Fds:
     def close_all(self) -> None:
         while self.opened:
             s.close(self.opened.pop())
+
+
+class Owned:
+    """``Tcp`` / ``Udp`` objects a test made; each is closed when the test ends."""
+
+    def __init__(self) -> None:
+        self.objects: list[SocketObject] = []
+
+    def __call__(self, obj: _Obj) -> _Obj:
+        self.objects.append(obj)
+        return obj
+
+    def close_all(self) -> None:
+        for obj in self.objects:
+            obj.close()

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from _fds import IP_KINDS, Fds
+from _fds import IP_KINDS, Fds, Owned
 
 
 def _open_fds() -> set[int]:
@@ -54,3 +54,13 @@ def fds() -> Iterator[Fds]:
 def ip_kind(request: pytest.FixtureRequest) -> str:
     """Each test runs over IPv4 and over IPv6."""
     return str(request.param)
+
+
+@pytest.fixture
+def owned() -> Iterator[Owned]:
+    """``Tcp`` / ``Udp`` objects passed through it are closed when the test ends."""
+    keep = Owned()
+    try:
+        yield keep
+    finally:
+        keep.close_all()

@@ -13,13 +13,13 @@ import gc
 import os
 import socket as stdsocket
 import struct
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from _fds import Fds
+from _fds import Fds, Owned
 
 import trionet
 from trionet import socket as s
@@ -28,32 +28,6 @@ from trionet.tcp import Tcp
 LOOPBACK = ("127.0.0.1", 0)
 LOOPBACK6 = ("::1", 0)
 MIB = 1024 * 1024
-
-_Obj = TypeVar("_Obj", bound=Tcp)
-
-
-class Owned:
-    """``Tcp`` objects a test made; each is closed when the test ends."""
-
-    def __init__(self) -> None:
-        self.objects: list[Tcp] = []
-
-    def __call__(self, obj: _Obj) -> _Obj:
-        self.objects.append(obj)
-        return obj
-
-    def close_all(self) -> None:
-        for obj in self.objects:
-            obj.close()
-
-
-@pytest.fixture
-def owned() -> Iterator[Owned]:
-    keep = Owned()
-    try:
-        yield keep
-    finally:
-        keep.close_all()
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import errno
 import gc
 import os
 import socket as stdsocket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from _fds import Fds
+from _fds import Fds, Owned
 
 import trionet
 from trionet import socket as s
@@ -26,30 +26,6 @@ from trionet.udp import Udp
 
 LOOPBACK = ("127.0.0.1", 0)
 LOOPBACK6 = ("::1", 0)
-
-
-class Owned:
-    """``Udp`` objects a test made; each is closed when the test ends."""
-
-    def __init__(self) -> None:
-        self.objects: list[Udp] = []
-
-    def __call__(self, obj: Udp) -> Udp:
-        self.objects.append(obj)
-        return obj
-
-    def close_all(self) -> None:
-        for obj in self.objects:
-            obj.close()
-
-
-@pytest.fixture
-def owned() -> Iterator[Owned]:
-    keep = Owned()
-    try:
-        yield keep
-    finally:
-        keep.close_all()
 
 
 def _skip_unless(domain: int, set_up: Callable[[stdsocket.socket], None], to: str) -> None:
