@@ -11,6 +11,8 @@ import asyncio
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 
@@ -18,19 +20,29 @@ from trionet import socket as fd
 from trionet.tcp import Tcp
 
 
+async def _pingpong(
+    send: Callable[[bytes], Awaitable[object]],
+    receive: Callable[[], Awaitable[bytes]],
+    messages: int,
+    size: int,
+) -> None:
+    """The measured loop, shared by the trio-based clients so only the calls differ."""
+    payload = b"x" * size
+    start = _clock()
+    for _ in range(messages):
+        await send(payload)
+        got = 0
+        while got < size:
+            got += len(await receive())
+    _report(start, messages)
+
+
 async def trionet_client(port: int, messages: int, size: int) -> None:
     conn = fd.socket(fd.AF_INET, fd.SOCK_STREAM)
     try:
         await fd.connect(conn, ("127.0.0.1", port))
         fd.set_no_delay(conn, True)
-        payload = b"x" * size
-        start = _clock()
-        for _ in range(messages):
-            await fd.send(conn, payload)
-            got = 0
-            while got < size:
-                got += len(await fd.recv(conn, 65536))
-        _report(start, messages)
+        await _pingpong(partial(fd.send, conn), partial(fd.recv, conn, 65536), messages, size)
     finally:
         fd.close(conn)
 
@@ -38,27 +50,12 @@ async def trionet_client(port: int, messages: int, size: int) -> None:
 async def tcp_client(port: int, messages: int, size: int) -> None:
     async with await Tcp.create_client(("127.0.0.1", port)) as conn:
         conn.set_no_delay(True)
-        payload = b"x" * size
-        start = _clock()
-        for _ in range(messages):
-            await conn.send_all(payload)
-            got = 0
-            while got < size:
-                got += len(await conn.recv(65536))
-        _report(start, messages)
+        await _pingpong(conn.send_all, partial(conn.recv, 65536), messages, size)
 
 
 async def trio_client(port: int, messages: int, size: int) -> None:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        payload = b"x" * size
-        start = _clock()
-        for _ in range(messages):
-            await stream.send_all(payload)
-            got = 0
-            while got < size:
-                got += len(await stream.receive_some(65536))
-        _report(start, messages)
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        await _pingpong(stream.send_all, partial(stream.receive_some, 65536), messages, size)
 
 
 async def asyncio_client(port: int, messages: int, size: int) -> None:

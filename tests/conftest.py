@@ -13,20 +13,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from _fds import IP_KINDS, Fds, Owned
-
-
-def _open_fds() -> set[int]:
-    return set(map(int, os.listdir("/proc/self/fd")))
+from _fds import IP_KINDS, Fds, Owned, open_fds, skip_without_broadcast
 
 
 @pytest.fixture(autouse=True)
 def _no_leaked_fds() -> Iterator[None]:
     gc.collect()
-    before = _open_fds()
+    before = open_fds()
     yield
     gc.collect()
-    leaked = _open_fds() - before
+    leaked = open_fds() - before
     # listdir's own directory fd is closed again by the time it returns.
     if leaked:
         targets = {fd: _describe(fd) for fd in sorted(leaked)}
@@ -64,3 +60,9 @@ def owned() -> Iterator[Owned]:
         yield keep
     finally:
         keep.close_all()
+
+
+@pytest.fixture
+def broadcast_on_lo() -> None:
+    """Skip unless the kernel routes the loopback broadcast address."""
+    skip_without_broadcast()

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _fds import skip_without_route
 
 from trionet import socket as s
 
 LO = "lo"
-IFF_MULTICAST = 0x1000  # <linux/if.h>
 Open = Callable[..., int]
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -85,40 +85,14 @@ async def _send_group(fd: int, group: str, port: int, data: bytes) -> None:
 # (connect on a UDP socket) that sends nothing.
 
 
-def _probe_route(domain: int, set_up: Callable[[stdsocket.socket], None], to: str) -> None:
-    with stdsocket.socket(domain, stdsocket.SOCK_DGRAM) as probe:
-        set_up(probe)
-        try:
-            probe.connect((to, 9))
-        except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            with open(f"/sys/class/net/{LO}/flags") as flags:
-                lo_flags = int(flags.read(), 16)
-            multicast = "has" if lo_flags & IFF_MULTICAST else "lacks"
-            pytest.skip(
-                f"the kernel has no route for {to} through lo (which {multicast} "
-                f"IFF_MULTICAST): connect failed with {name}"
-            )
-
-
 @pytest.fixture
 def ipv6_multicast_on_lo() -> None:
     """Skip unless the kernel routes IPv6 multicast through lo (lo lacks IFF_MULTICAST)."""
     index = stdsocket.if_nametoindex(LO)
-    _probe_route(
+    skip_without_route(
         s.AF_INET6,
         lambda probe: probe.setsockopt(stdsocket.IPPROTO_IPV6, stdsocket.IPV6_MULTICAST_IF, index),
         "ff15::1234",
-    )
-
-
-@pytest.fixture
-def broadcast_on_lo() -> None:
-    """Skip unless the kernel routes the loopback broadcast address."""
-    _probe_route(
-        s.AF_INET,
-        lambda probe: probe.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_BROADCAST, 1),
-        "127.255.255.255",
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from _fds import Fds, Owned
+from _fds import Fds, Owned, is_open, open_fds
 
 import trionet
 from trionet import socket as s
@@ -84,15 +84,6 @@ def port_of(obj: Tcp) -> int:
     local = obj.sock_name()
     assert isinstance(local, trionet.SockAddr)
     return local.port
-
-
-def open_fds() -> set[int]:
-    return set(map(int, os.listdir("/proc/self/fd")))
-
-
-def is_open(fd: int) -> bool:
-    # Not ``fd in open_fds()``: listdir's own directory fd takes the lowest free number.
-    return os.path.lexists(f"/proc/self/fd/{fd}")
 
 
 async def recv_all(tcp: Tcp, limit: int = 64 * MIB) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from _fds import Fds, Owned
+from _fds import Fds, Owned, is_open, open_fds
 
 import trionet
 from trionet import socket as s
@@ -26,26 +26,6 @@ from trionet.udp import Udp
 
 LOOPBACK = ("127.0.0.1", 0)
 LOOPBACK6 = ("::1", 0)
-
-
-def _skip_unless(domain: int, set_up: Callable[[stdsocket.socket], None], to: str) -> None:
-    """Skip when the kernel has no route for ``to`` (a connect on UDP sends nothing)."""
-    with stdsocket.socket(domain, stdsocket.SOCK_DGRAM) as probe:
-        set_up(probe)
-        try:
-            probe.connect((to, 9))
-        except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            pytest.skip(f"the kernel has no route for {to} through lo: connect failed with {name}")
-
-
-@pytest.fixture
-def broadcast_on_lo() -> None:
-    _skip_unless(
-        stdsocket.AF_INET,
-        lambda probe: probe.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_BROADCAST, 1),
-        "127.255.255.255",
-    )
 
 
 @pytest.fixture
@@ -67,15 +47,6 @@ def getsockopt(obj: Udp, level: int, option: int, buflen: int | None = None) -> 
 def bound_device(obj: Udp) -> str:
     raw: bytes = getsockopt(obj, stdsocket.SOL_SOCKET, stdsocket.SO_BINDTODEVICE, 16)
     return raw.split(b"\0", 1)[0].decode()
-
-
-def open_fds() -> set[int]:
-    return set(map(int, os.listdir("/proc/self/fd")))
-
-
-def is_open(fd: int) -> bool:
-    # Not ``fd in open_fds()``: listdir's own directory fd takes the lowest free number.
-    return os.path.lexists(f"/proc/self/fd/{fd}")
 
 
 def bound(owned: Owned, addr: tuple[str, int] = LOOPBACK) -> Udp:
