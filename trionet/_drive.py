@@ -20,11 +20,11 @@ and at least once every few successful operations.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
 from typing import TypeVar
 
 import trio
 
+from ._calls import Call
 from ._fdtable import Entry
 from ._readiness import FdState, current_layer
 from ._timeout import Timeout, timeout_scope
@@ -34,25 +34,11 @@ __all__ = ["perform"]
 T = TypeVar("T")
 
 
-async def perform(
-    entry: Entry,
-    want: int,
-    timeout: float | None,
-    what: str,
-    attempt: Callable[..., T],
-    *args: object,
-) -> T:
-    """Run ``attempt(*args)`` on ``entry`` until it stops raising ``BlockingIOError``.
-
-    Args:
-        entry: The socket; a listener with ``mports`` waits on all its fds.
-        want: ``READ`` or ``WRITE`` from :mod:`trionet._readiness`.
-        timeout: Validated seconds, or ``None``; ``0`` tries once.
-        what: Names the operation in the ``Timeout`` message.
-        attempt: The non-blocking system call.
-        args: Its arguments.
-    """
+async def perform(call: Call[T]) -> T:
+    """Run ``call.attempt(*call.args)`` until it stops raising ``BlockingIOError``."""
     await trio.lowlevel.checkpoint_if_cancelled()
+    entry, want, timeout, what = call.entry, call.want, call.timeout, call.what
+    attempt, args = call.attempt, call.args
     layer = current_layer()
     try:
         state = layer.state(entry.fd)

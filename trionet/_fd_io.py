@@ -1,26 +1,15 @@
 """The blocking calls of the fd level: trio operations with a ``timeout``.
 
-Each is an attempt from :mod:`trionet._ops` run by :func:`trionet._drive.perform`:
-the system call is tried first and trio is waited on only when it would block.
+Each prepares a :class:`trionet._calls.Call` (shared with ``trionet.compat``)
+and runs it with :func:`trionet._drive.perform`: the system call is tried
+first and trio is waited on only when it would block.
 """
 
 from __future__ import annotations
 
-from ._addr import SockAddr, from_os
-from ._args import os_address, outgoing, writable_view
-from ._checks import check_int
+from . import _calls
+from ._addr import SockAddr
 from ._drive import perform
-from ._fdtable import Entry, entry, register
-from ._ops import Connect
-from ._ops import accept as _accept
-from ._ops import recv as _recv
-from ._ops import recv_into as _recv_into
-from ._ops import recvfrom as _recvfrom
-from ._ops import recvfrom_into as _recvfrom_into
-from ._ops import send as _send
-from ._ops import sendto as _sendto
-from ._readiness import READ, WRITE
-from ._timeout import check_timeout
 
 __all__ = [
     "accept",
@@ -32,8 +21,6 @@ __all__ = [
     "send",
     "sendto",
 ]
-
-_MAX_RECV = 2**31 - 1
 
 
 async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | str]:
@@ -51,12 +38,7 @@ async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAdd
         Timeout: no connection came within ``timeout`` seconds.
         trio.ClosedResourceError: ``fd`` was closed, before or while waiting.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    listener = entry(fd)
-    sock, raw = await perform(listener, READ, timeout, "accept", _accept, listener)
-    sock.setblocking(False)
-    return register(sock).fd, from_os(raw)
+    return _calls.accepted(await perform(_calls.accept(fd, timeout)))
 
 
 async def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
@@ -71,11 +53,7 @@ async def connect(fd: int, addr: object, *, timeout: float | None = None) -> Non
         Timeout: the connection was not made within ``timeout`` seconds.
         ConnectionRefusedError: nothing listens there (and other ``OSError``).
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    target = entry(fd)
-    address = os_address(target, addr)
-    await perform(target, WRITE, timeout, "connect", Connect(target, address))
+    await perform(_calls.connect(fd, addr, timeout))
 
 
 async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
@@ -89,11 +67,7 @@ async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
     Raises:
         Timeout: the socket could not take any byte within ``timeout``.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    payload = outgoing(data)
-    target = entry(fd)
-    return await perform(target, WRITE, timeout, "send", _send, target, payload)
+    return await perform(_calls.send(fd, data, timeout))
 
 
 async def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
@@ -104,18 +78,7 @@ async def sendto(fd: int, addr: object, data: object, *, timeout: float | None =
     Raises:
         Timeout: the socket could not take the data within ``timeout``.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    payload = outgoing(data)
-    target = entry(fd)
-    address = os_address(target, addr)
-    return await perform(target, WRITE, timeout, "sendto", _sendto, target, payload, address)
-
-
-def _max_bytes(value: object) -> int:
-    if type(value) is int and 0 <= value <= _MAX_RECV:
-        return value
-    return check_int("max_bytes", value, 0, _MAX_RECV)
+    return await perform(_calls.sendto(fd, addr, data, timeout))
 
 
 async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
@@ -126,11 +89,7 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    size = _max_bytes(max_bytes)
-    source = entry(fd)
-    return await perform(source, READ, timeout, "recv", _recv, source, size)
+    return await perform(_calls.recv(fd, max_bytes, timeout))
 
 
 async def recv_into(
@@ -148,11 +107,7 @@ async def recv_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    view = writable_view(buffer, offset, length)
-    source = entry(fd)
-    return await perform(source, READ, timeout, "recv_into", _recv_into, source, view)
+    return await perform(_calls.recv_into(fd, buffer, offset, length, timeout))
 
 
 async def recvfrom(
@@ -165,12 +120,9 @@ async def recvfrom(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    size = _max_bytes(max_bytes)
-    source = entry(fd)
-    data, raw = await perform(source, READ, timeout, "recvfrom", _recvfrom, source, size)
-    return data, _source_address(source, raw)
+    call = _calls.recvfrom(fd, max_bytes, timeout)
+    data, raw = await perform(call)
+    return data, _calls.source_address(call.entry, raw)
 
 
 async def recvfrom_into(
@@ -191,21 +143,6 @@ async def recvfrom_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    if timeout is not None:
-        timeout = check_timeout(timeout)
-    view = writable_view(buffer, offset, length)
-    source = entry(fd)
-    count, raw = await perform(source, READ, timeout, "recvfrom_into", _recvfrom_into, source, view)
-    return count, _source_address(source, raw)
-
-
-def _source_address(source: Entry, raw: object) -> SockAddr | str:
-    # Linux gives no source address on a connection-mode socket (the stdlib
-    # then returns None): the data came from the connected peer. An unnamed
-    # Unix-domain sender has no address either: '' as accept reports it.
-    if raw is None:
-        try:
-            raw = source.sock.getpeername()
-        except OSError:
-            raw = ""
-    return from_os(raw)
+    call = _calls.recvfrom_into(fd, buffer, offset, length, timeout)
+    count, raw = await perform(call)
+    return count, _calls.source_address(call.entry, raw)
