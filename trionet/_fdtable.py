@@ -10,9 +10,11 @@ another task is found there unchanged.
 An fd trionet did not create (a foreign socket handed in as an int) is
 adopted on first use: wrapped, made non-blocking and close-on-exec.
 
-Ownership is explicit: :func:`close` marks the entry gone, wakes every
+Ownership is explicit: :func:`close` marks the entry closed, wakes every
 waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
-and :func:`trionet._readiness.release` for ours) and only then closes.
+and :func:`trionet._readiness.release` for ours) and every thread blocked on
+it in ``trionet.compat`` (through the wake-up fd each sleeper registered),
+and only then closes.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import errno
 import os
 import socket as _stdsocket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import trio
 
 from . import _readiness
 from ._checks import check_fd
 
-__all__ = ["Entry", "close", "close_socket", "entry", "kind", "register"]
+__all__ = ["Entry", "close", "close_socket", "entry", "kind", "register", "sleeping"]
 
 _SUPPORTED_FAMILIES = (_stdsocket.AF_INET, _stdsocket.AF_INET6, _stdsocket.AF_UNIX)
 _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
@@ -36,7 +40,17 @@ _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
 class Entry:
     """What the fd level knows about one open socket fd."""
 
-    __slots__ = ("backlog", "drained", "eof", "extras", "fd", "sock", "stream")
+    __slots__ = (
+        "backlog",
+        "closed",
+        "drained",
+        "eof",
+        "extras",
+        "fd",
+        "sleepers",
+        "sock",
+        "stream",
+    )
 
     def __init__(self, sock: _stdsocket.socket) -> None:
         self.sock = sock
@@ -48,6 +62,9 @@ class Entry:
         self.drained = False
         self.backlog = 0
         self.extras: list[_stdsocket.socket] = []
+        self.closed = False
+        # Wake-up fds (eventfds) of threads blocked on this socket in compat.
+        self.sleepers: set[int] = set()
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -56,6 +73,27 @@ class Entry:
 
 _entries: dict[int, Entry] = {}
 _lock = threading.Lock()
+
+
+@contextmanager
+def sleeping(target: Entry, wake_fd: int) -> Iterator[None]:
+    """Register ``wake_fd`` to be signalled if ``target`` is closed meanwhile.
+
+    Under the table's lock, so :func:`close` never writes to a wake-up fd
+    whose thread has already moved on (and perhaps closed it).
+
+    Raises:
+        trio.ClosedResourceError: ``target`` is already closed.
+    """
+    with _lock:
+        if target.closed:
+            raise trio.ClosedResourceError("the socket was closed")
+        target.sleepers.add(wake_fd)
+    try:
+        yield
+    finally:
+        with _lock:
+            target.sleepers.discard(wake_fd)
 
 
 def register(sock: _stdsocket.socket) -> Entry:
@@ -149,6 +187,10 @@ def close(fd: object) -> None:
     fd = check_fd(fd)
     with _lock:
         gone = _entries.pop(fd, None)
+        if gone is not None:
+            gone.closed = True
+            for wake_fd in gone.sleepers:
+                os.eventfd_write(wake_fd, 1)
     if gone is None:
         _readiness.release(fd)
         try:

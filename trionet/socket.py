@@ -8,26 +8,7 @@ cancel scope on trio's clock); the others are plain functions. See
 
 from __future__ import annotations
 
-from ._addr import SockAddr as SockAddr
-from ._addr import addr_is_ipv4 as addr_is_ipv4
-from ._addr import addr_is_ipv6 as addr_is_ipv6
-from ._addr import sockaddr as sockaddr
-from ._addr import sockaddr6 as sockaddr6
 from ._constants import *  # noqa: F403 - every constant, as JSRE's module has them
-from ._fd_basic import bind as bind
-from ._fd_basic import close as close
-from ._fd_basic import disconnect as disconnect
-from ._fd_basic import domain as domain
-from ._fd_basic import error as error
-from ._fd_basic import is_eof as is_eof
-from ._fd_basic import is_listen as is_listen
-from ._fd_basic import listen as listen
-from ._fd_basic import mports as mports
-from ._fd_basic import peer_name as peer_name
-from ._fd_basic import pending as pending
-from ._fd_basic import shutdown as shutdown
-from ._fd_basic import sock_name as sock_name
-from ._fd_basic import socket as socket
 from ._fd_io import accept as accept
 from ._fd_io import connect as connect
 from ._fd_io import recv as recv
@@ -36,26 +17,4 @@ from ._fd_io import recvfrom as recvfrom
 from ._fd_io import recvfrom_into as recvfrom_into
 from ._fd_io import send as send
 from ._fd_io import sendto as sendto
-from ._fd_options import bind_to_device as bind_to_device
-from ._fd_options import get_recv_buffer_size as get_recv_buffer_size
-from ._fd_options import get_send_buffer_size as get_send_buffer_size
-from ._fd_options import get_tcp_state as get_tcp_state
-from ._fd_options import get_udp_conn_assign_local_addr as get_udp_conn_assign_local_addr
-from ._fd_options import sec_region as sec_region
-from ._fd_options import set_broadcast as set_broadcast
-from ._fd_options import set_ipv6_only as set_ipv6_only
-from ._fd_options import set_keep_alive as set_keep_alive
-from ._fd_options import set_linger as set_linger
-from ._fd_options import set_no_delay as set_no_delay
-from ._fd_options import set_recv_buffer_size as set_recv_buffer_size
-from ._fd_options import set_reuse_addr as set_reuse_addr
-from ._fd_options import set_reuse_port as set_reuse_port
-from ._fd_options import set_send_buffer_size as set_send_buffer_size
-from ._fd_options import set_ttl as set_ttl
-from ._fd_options import set_udp_conn_assign_local_addr as set_udp_conn_assign_local_addr
-from ._multicast import add_membership as add_membership
-from ._multicast import drop_membership as drop_membership
-from ._multicast import set_multicast_interface as set_multicast_interface
-from ._multicast import set_multicast_loop as set_multicast_loop
-from ._multicast import set_multicast_ttl as set_multicast_ttl
-from ._timeout import Timeout as Timeout
+from ._fd_plain import *  # noqa: F403 - the calls that never block

@@ -1,0 +1,115 @@
+"""The blocking calls of the fd level, synchronous.
+
+Each prepares the same :class:`trionet._calls.Call` as its async twin in
+:mod:`trionet.socket` and runs it with :func:`._wait.block`, which waits in
+the calling thread. Arguments, errors and results are the async API's.
+"""
+
+from __future__ import annotations
+
+from trionet import _calls
+from trionet._addr import SockAddr
+
+from ._wait import block
+
+__all__ = [
+    "accept",
+    "connect",
+    "recv",
+    "recv_into",
+    "recvfrom",
+    "recvfrom_into",
+    "send",
+    "sendto",
+]
+
+
+def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | str]:
+    """Accept a connection; see :func:`trionet.socket.accept`.
+
+    JSRE equivalent: ``socket.accept(sockFd, remoteAddr, timeout)``.
+
+    Raises:
+        Timeout: no connection came within ``timeout`` seconds.
+        trio.ClosedResourceError: ``fd`` was closed, before or while waiting.
+    """
+    return _calls.accepted(block(_calls.accept(fd, timeout)))
+
+
+def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
+    """Connect ``fd`` to ``addr``; see :func:`trionet.socket.connect`.
+
+    JSRE equivalent: ``socket.connect(sockFd, remoteAddr, timeout)``.
+
+    Raises:
+        Timeout: the connection was not made within ``timeout`` seconds.
+    """
+    block(_calls.connect(fd, addr, timeout))
+
+
+def send(fd: int, data: object, *, timeout: float | None = None) -> int:
+    """Send once; return the bytes the kernel took. See :func:`trionet.socket.send`.
+
+    JSRE equivalent: ``socket.send(sockFd, data, timeout)``.
+    """
+    return block(_calls.send(fd, data, timeout))
+
+
+def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
+    """Send one datagram to ``addr``. See :func:`trionet.socket.sendto`.
+
+    JSRE equivalent: ``socket.sendto(sockFd, remoteAddr, data, timeout)``.
+    """
+    return block(_calls.sendto(fd, addr, data, timeout))
+
+
+def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
+    """Receive up to ``max_bytes``; ``b""`` at end. See :func:`trionet.socket.recv`.
+
+    JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
+    """
+    return block(_calls.recv(fd, max_bytes, timeout))
+
+
+def recv_into(
+    fd: int,
+    buffer: object,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    timeout: float | None = None,
+) -> int:
+    """Receive into ``buffer[offset:offset + length]``. See :func:`trionet.socket.recv_into`.
+
+    JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
+    """
+    return block(_calls.recv_into(fd, buffer, offset, length, timeout))
+
+
+def recvfrom(
+    fd: int, max_bytes: int = 65536, *, timeout: float | None = None
+) -> tuple[bytes, SockAddr | str]:
+    """Receive one datagram and its sender. See :func:`trionet.socket.recvfrom`.
+
+    JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, ...)``.
+    """
+    call = _calls.recvfrom(fd, max_bytes, timeout)
+    data, raw = block(call)
+    return data, _calls.source_address(call.entry, raw)
+
+
+def recvfrom_into(
+    fd: int,
+    buffer: object,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    timeout: float | None = None,
+) -> tuple[int, SockAddr | str]:
+    """Receive one datagram into ``buffer``. See :func:`trionet.socket.recvfrom_into`.
+
+    JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, offset, length, timeout)``.
+    """
+    call = _calls.recvfrom_into(fd, buffer, offset, length, timeout)
+    count, raw = block(call)
+    return count, _calls.source_address(call.entry, raw)
