@@ -28,6 +28,7 @@ import trio
 
 from trionet._calls import Call
 from trionet._fdtable import Entry, sleeping
+from trionet._ops import RetryLater, later
 from trionet._readiness import READ
 from trionet._timeout import Timeout
 
@@ -37,6 +38,7 @@ T = TypeVar("T")
 
 _IN = select.POLLIN
 _OUT = select.POLLOUT
+_MAX_POLL_MS = 2**31 - 1
 _local = threading.local()
 
 
@@ -97,8 +99,10 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
         # timeout does (0.94x against 0.8x of the stdlib's round trips).
         try:
             result = call.attempt(*call.args)
+        except RetryLater:
+            result = _retry(call, deadline, later(0))
         except BlockingIOError:
-            result = _retry(call, deadline)
+            result = _retry(call, deadline, 0.0)
     except OSError as exc:
         if exc.errno == errno.EBADF:
             raise trio.ClosedResourceError("the socket is closed") from exc
@@ -109,34 +113,55 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
     return result
 
 
-def _retry(call: Call[T], deadline: Deadline | None) -> T:
+def _retry(call: Call[T], deadline: Deadline | None, delay: float) -> T:
     if deadline is None:
         if call.timeout == 0:
             raise Timeout(f"{call.what} would block (timeout=0)")
         deadline = Deadline(call.timeout)
-    events = _IN if call.want == READ else _OUT
     while True:
-        _sleep(call.entry, events, deadline.left(call.what))
+        left = deadline.left(call.what)
+        if delay:
+            _sleep(call.entry, call.want, delay if left is None else min(delay, left), False)
+        elif not _sleep(call.entry, call.want, left):
+            continue
         try:
             return call.attempt(*call.args)
+        except RetryLater:
+            delay = later(delay)
         except BlockingIOError:
-            continue
+            delay = 0.0
 
 
-def _sleep(entry: Entry, events: int, seconds: float | None) -> None:
-    """Sleep until ``entry`` may be ready, is closed, or ``seconds`` pass."""
+def _sleep(entry: Entry, want: int, seconds: float | None, watch: bool = True) -> bool:
+    """Sleep until ``entry`` may be ready, is closed, or ``seconds`` pass.
+
+    With ``watch=False`` only a close (or the time) ends the sleep: the
+    back-off after :class:`trionet._ops.RetryLater`.
+
+    Returns whether one of the socket's fds reported an event. Only then may
+    the call be attempted again: after a time-out or a stray wake-up an
+    attempt is not merely wasted but can be wrong (a connect still in
+    progress reads as done).
+    """
     wake = wake_fd()
     poller = select.poll()
-    for fd in entry.all_fds():
-        poller.register(fd, events)
+    if watch:
+        events = _IN if want == READ else _OUT
+        for fd in entry.all_fds():
+            # -1: an mports listener that a close in another thread has just
+            # closed; its port is gone, and the close signals the wake-up fd.
+            if fd >= 0:
+                poller.register(fd, events)
     poller.register(wake, _IN)
-    with sleeping(entry, wake):
-        ready = poller.poll(None if seconds is None else math.ceil(seconds * 1000))
-    for fd, _ in ready:
-        if fd == wake:
-            # Reset it; a wake meant for a socket this thread left earlier
-            # is harmless: the loop just tries again.
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(wake)
+    # poll() takes an int of milliseconds: a longer timeout waits in slices.
+    wait = None if seconds is None else min(math.ceil(seconds * 1000), _MAX_POLL_MS)
+    with sleeping(entry, wake, want):
+        ready = {fd for fd, _ in poller.poll(wait)}
+    if wake in ready:
+        # Reset it; a wake meant for a socket this thread left earlier is
+        # harmless: the loop just sleeps again.
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(wake)
     if entry.closed:
         raise trio.ClosedResourceError("the socket was closed while waiting")
+    return bool(ready - {wake})

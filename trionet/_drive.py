@@ -26,6 +26,7 @@ import trio
 
 from ._calls import Call
 from ._fdtable import Entry
+from ._ops import RetryLater, later
 from ._readiness import FdState, current_layer
 from ._timeout import Timeout, timeout_scope
 
@@ -40,12 +41,15 @@ async def perform(call: Call[T]) -> T:
     entry, want, timeout, what = call.entry, call.want, call.timeout, call.what
     attempt, args = call.attempt, call.args
     layer = current_layer()
+    delay = 0.0
     try:
         state = layer.state(entry.fd)
         # timeout=0 promises one attempt even when the bit says "not ready".
         if state.ready[want] or entry.extras or timeout == 0:
             try:
                 result = attempt(*args)
+            except RetryLater:
+                delay = later(delay)
             except BlockingIOError:
                 _blocked(state, want)
             else:
@@ -57,11 +61,18 @@ async def perform(call: Call[T]) -> T:
             raise Timeout(f"{what} would block (timeout=0)")
         with timeout_scope(timeout, what):
             while True:
-                # all_fds() each time: mports may change a listener's ports.
-                await layer.wait_any(entry.all_fds(), want)
+                if delay:
+                    await trio.sleep(delay)
+                else:
+                    # all_fds() each time: mports may change a listener's ports.
+                    await layer.wait_any(entry.all_fds(), want)
                 try:
                     result = attempt(*args)
+                except RetryLater:
+                    delay = later(delay)
+                    continue
                 except BlockingIOError:
+                    delay = 0.0
                     for fd in entry.all_fds():
                         _blocked(layer.state(fd), want)
                     continue

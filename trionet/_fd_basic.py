@@ -15,7 +15,7 @@ from ._args import os_address
 from ._checks import check_int
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM
 from ._fdtable import close as _close
-from ._fdtable import close_socket, entry, register
+from ._fdtable import close_socket, entry, register, wake_sleepers
 
 __all__ = [
     "bind",
@@ -193,10 +193,14 @@ def mports(fd: int, count: int) -> None:
     local = listener.sock.getsockname()
     if local[1] + count > 65535:
         raise ValueError(f"count {count} would take the ports past 65535")
-    for extra in listener.extras[count:]:
+    kept = listener.extras[:count]
+    dropped = listener.extras[count:]
+    # Out of the list before closed: an accept in another thread must never
+    # meet a closed extra.
+    listener.extras = kept
+    for extra in dropped:
         _readiness.release(extra.fileno(), retry=True)
         close_socket(extra)
-    kept = listener.extras[:count]
     added: list[_stdsocket.socket] = []
     try:
         for offset in range(len(kept) + 1, count + 1):
@@ -212,8 +216,10 @@ def mports(fd: int, count: int) -> None:
         listener.extras = kept
         raise
     listener.extras = kept + added
-    # A task waiting in accept() retries, and so waits on the new set of ports.
+    # A task or thread waiting in accept() retries, and so waits on the new
+    # set of ports.
     _readiness.release(listener.fd, retry=True)
+    wake_sleepers(listener)
 
 
 def is_listen(fd: int) -> bool:

@@ -31,7 +31,16 @@ import trio
 from . import _readiness
 from ._checks import check_fd
 
-__all__ = ["Entry", "close", "close_socket", "entry", "kind", "register", "sleeping"]
+__all__ = [
+    "Entry",
+    "close",
+    "close_socket",
+    "entry",
+    "kind",
+    "register",
+    "sleeping",
+    "wake_sleepers",
+]
 
 _SUPPORTED_FAMILIES = (_stdsocket.AF_INET, _stdsocket.AF_INET6, _stdsocket.AF_UNIX)
 _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
@@ -63,8 +72,8 @@ class Entry:
         self.backlog = 0
         self.extras: list[_stdsocket.socket] = []
         self.closed = False
-        # Wake-up fds (eventfds) of threads blocked on this socket in compat.
-        self.sleepers: set[int] = set()
+        # Threads blocked on this socket in compat: wake-up fd -> direction.
+        self.sleepers: dict[int, int] = {}
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -76,7 +85,7 @@ _lock = threading.Lock()
 
 
 @contextmanager
-def sleeping(target: Entry, wake_fd: int) -> Iterator[None]:
+def sleeping(target: Entry, wake_fd: int, want: int) -> Iterator[None]:
     """Register ``wake_fd`` to be signalled if ``target`` is closed meanwhile.
 
     Under the table's lock, so :func:`close` never writes to a wake-up fd
@@ -84,16 +93,37 @@ def sleeping(target: Entry, wake_fd: int) -> Iterator[None]:
 
     Raises:
         trio.ClosedResourceError: ``target`` is already closed.
+        trio.BusyResourceError: another thread waits to read (or to write)
+            ``target``. Threads may share a listener, as with the stdlib:
+            each accepted connection goes to one of them whole.
     """
     with _lock:
         if target.closed:
             raise trio.ClosedResourceError("the socket was closed")
-        target.sleepers.add(wake_fd)
+        if want in target.sleepers.values() and not _listening(target):
+            verb = "receiving on" if want == _readiness.READ else "sending on"
+            raise trio.BusyResourceError(f"another thread is already {verb} this socket")
+        target.sleepers[wake_fd] = want
     try:
         yield
     finally:
         with _lock:
-            target.sleepers.discard(wake_fd)
+            del target.sleepers[wake_fd]
+
+
+def wake_sleepers(target: Entry) -> None:
+    """Make the threads blocked on ``target`` in compat look at it again."""
+    with _lock:
+        _wake_sleepers(target)
+
+
+def _wake_sleepers(target: Entry) -> None:
+    for wake_fd in target.sleepers:
+        os.eventfd_write(wake_fd, 1)
+
+
+def _listening(target: Entry) -> bool:
+    return bool(target.sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ACCEPTCONN))
 
 
 def register(sock: _stdsocket.socket) -> Entry:
@@ -115,7 +145,9 @@ def entry(fd: object) -> Entry:
         trio.ClosedResourceError: ``fd`` is not open.
     """
     found = _entries.get(fd) if type(fd) is int else None
-    return found if found is not None else _adopt(check_fd(fd))
+    if found is not None and not found.closed:
+        return found
+    return _adopt(check_fd(fd))
 
 
 def kind(fd: object) -> tuple[int, int]:
@@ -134,6 +166,8 @@ def kind(fd: object) -> tuple[int, int]:
     fd = check_fd(fd)
     found = _entries.get(fd)
     if found is not None:
+        if found.closed:
+            raise trio.ClosedResourceError(f"fd {fd} is being closed")
         return found.sock.family, found.sock.type
     probe = _wrap(fd)
     try:
@@ -158,6 +192,8 @@ def _adopt(fd: int) -> Entry:
     with _lock:
         found = _entries.get(fd)
         if found is not None:
+            if found.closed:
+                raise trio.ClosedResourceError(f"fd {fd} is being closed")
             return found
         sock = _wrap(fd)
         if sock.family not in _SUPPORTED_FAMILIES or sock.type not in _SUPPORTED_TYPES:
@@ -186,11 +222,12 @@ def close(fd: object) -> None:
     """Close ``fd`` and its ``mports`` listeners, waking every waiter; twice is a no-op."""
     fd = check_fd(fd)
     with _lock:
-        gone = _entries.pop(fd, None)
+        gone = _entries.get(fd)
         if gone is not None:
+            if gone.closed:
+                return  # another thread is closing it right now
             gone.closed = True
-            for wake_fd in gone.sleepers:
-                os.eventfd_write(wake_fd, 1)
+            _wake_sleepers(gone)
     if gone is None:
         _readiness.release(fd)
         try:
@@ -199,6 +236,14 @@ def close(fd: object) -> None:
             if exc.errno != errno.EBADF:
                 raise
         return
-    for extra in gone.extras:
-        close_socket(extra)
-    close_socket(gone.sock)
+    # The entry stays, marked closed, until its sockets are: a call racing
+    # this close must fail, not adopt the dying number afresh (its socket
+    # object would later close whoever gets the number next).
+    try:
+        for extra in gone.extras:
+            close_socket(extra)
+        close_socket(gone.sock)
+    finally:
+        with _lock:
+            if _entries.get(fd) is gone:
+                del _entries[fd]

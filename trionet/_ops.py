@@ -27,7 +27,9 @@ from ._fdtable import Entry
 
 __all__ = [
     "Connect",
+    "RetryLater",
     "accept",
+    "later",
     "recv",
     "recv_into",
     "recvfrom",
@@ -102,6 +104,21 @@ def accept(entry: Entry) -> tuple[_stdsocket.socket, OsAddress]:
     raise BlockingIOError(errno.EAGAIN, "no connection pending")
 
 
+class RetryLater(BlockingIOError):
+    """Would block, and no readiness event will say when to try again.
+
+    A connect to a Unix-domain listener whose backlog is full fails with
+    ``EAGAIN`` without starting, and ``poll`` reports an unconnected Unix
+    socket as hung up at once: waiting for the fd would spin, or (edge
+    triggered) never wake. Drivers retry after a short, growing delay.
+    """
+
+
+def later(delay: float) -> float:
+    """The next delay before retrying after :class:`RetryLater`: 1 ms doubling to 50 ms."""
+    return min(max(delay * 2, 0.001), 0.05)
+
+
 class Connect:
     """A connect in two steps: start it, then (once writable) read its result."""
 
@@ -121,7 +138,7 @@ class Connect:
             if code == errno.EAGAIN:
                 # A Unix-domain listener's backlog is full: the connect did
                 # not start, so the next attempt must try it again.
-                raise BlockingIOError(code, os.strerror(code))
+                raise RetryLater(code, os.strerror(code))
             self._started = True
             if code in (errno.EINPROGRESS, errno.EALREADY):
                 raise BlockingIOError(code, os.strerror(code))
