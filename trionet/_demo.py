@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
+from importlib import import_module
 
 import trio
 import trio.testing
@@ -51,18 +54,19 @@ async def fd_level(say: Say) -> None:
         fd.close(listener)
 
 
+async def _echo(say: Say, conn: Tcp, remote: SockAddr) -> None:
+    """A ``Tcp.serve`` handler: echo until the client closes."""
+    say(f"server: connection from {remote}")
+    while data := await conn.recv():
+        await conn.send_all(data)
+    say("server: client closed; the handler returns and serve closes the connection")
+
+
 async def tcp_echo(say: Say) -> None:
     """A ``Tcp.serve`` echo server and a ``Tcp`` client."""
     say("== Tcp objects (trionet.tcp): serve, create_client, send_all ==")
-
-    async def echo(conn: Tcp, remote: SockAddr) -> None:
-        say(f"server: connection from {remote}")
-        while data := await conn.recv():
-            await conn.send_all(data)
-        say("server: client closed; the handler returns and serve closes the connection")
-
     async with Tcp.create_server((fd.INADDR_LOOPBACK, 0)) as server, trio.open_nursery() as tasks:
-        await tasks.start(server.serve, echo)
+        await tasks.start(server.serve, partial(_echo, say))
         address = server.sock_name()
         async with await Tcp.create_client(("localhost", address.port), timeout=2) as client:
             await client.send_all(b"echo me")
@@ -113,9 +117,39 @@ async def task_handoff(say: Say) -> None:
         say(await worker.join())
 
 
+def _sync_client(say: Say, address: SockAddr) -> None:
+    """Blocking code as a script writes it; its waits block only this thread."""
+    # By name: mypy cannot follow the package-dir mapping that installs compat/.
+    sync_fd = import_module("trionet.compat.socket")
+    conn = sync_fd.socket(fd.AF_INET, fd.SOCK_STREAM)
+    try:
+        sync_fd.connect(conn, address, timeout=2)
+        sync_fd.send(conn, b"from a sync client", timeout=2)
+        say(f"sync client got {sync_fd.recv(conn, timeout=2)!r} back")
+        start = time.monotonic()
+        try:
+            sync_fd.recv(conn, timeout=0.2)
+        except Timeout as exc:
+            waited = time.monotonic() - start
+            say(f"sync client recv(timeout=0.2) raised Timeout after {waited:.2f} s: {exc}")
+    finally:
+        sync_fd.close(conn)
+
+
+async def sync_client(say: Say) -> None:
+    """A compat client in a thread talks to an async server in the same process."""
+    say("== compat (trionet.compat.socket): a sync client, an async server, one process ==")
+    async with Tcp.create_server((fd.INADDR_LOOPBACK, 0)) as server, trio.open_nursery() as tasks:
+        await tasks.start(server.serve, partial(_echo, say))
+        await trio.to_thread.run_sync(_sync_client, say, server.sock_name())
+        await trio.testing.wait_all_tasks_blocked()
+        tasks.cancel_scope.cancel()
+
+
 async def demo(say: Say) -> None:
     """Run every scene in turn."""
     await fd_level(say)
     await tcp_echo(say)
     await udp_round_trip(say)
     await task_handoff(say)
+    await sync_client(say)
