@@ -27,7 +27,7 @@ from typing import TypeVar
 import trio
 
 from trionet._calls import Call
-from trionet._fdtable import Entry, sleeping
+from trionet._fdtable import Entry, fall_asleep, wake_up
 from trionet._ops import RetryLater, later
 from trionet._readiness import READ
 from trionet._timeout import Timeout
@@ -42,24 +42,30 @@ _MAX_POLL_MS = 2**31 - 1
 _local = threading.local()
 
 
-class _Waker:
-    """A thread's wake-up fd; closed with the thread's locals when the thread ends."""
+class _Sleeper:
+    """A thread's wake-up fd and ``poll`` object; closed with the thread's locals."""
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "poller")
 
     def __init__(self) -> None:
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.poller = select.poll()
+        self.poller.register(self.fd, _IN)
 
     def __del__(self) -> None:
         os.close(self.fd)
 
 
+def _sleeper() -> _Sleeper:
+    sleeper: _Sleeper | None = getattr(_local, "sleeper", None)
+    if sleeper is None:
+        sleeper = _local.sleeper = _Sleeper()
+    return sleeper
+
+
 def wake_fd() -> int:
     """This thread's wake-up fd, made on first use."""
-    waker: _Waker | None = getattr(_local, "waker", None)
-    if waker is None:
-        waker = _local.waker = _Waker()
-    return waker.fd
+    return _sleeper().fd
 
 
 class Deadline:
@@ -143,25 +149,34 @@ def _sleep(entry: Entry, want: int, seconds: float | None, watch: bool = True) -
     attempt is not merely wasted but can be wrong (a connect still in
     progress reads as done).
     """
-    wake = wake_fd()
-    poller = select.poll()
-    if watch:
-        events = _IN if want == READ else _OUT
-        for fd in entry.all_fds():
-            # -1: an mports listener that a close in another thread has just
-            # closed; its port is gone, and the close signals the wake-up fd.
-            if fd >= 0:
-                poller.register(fd, events)
-    poller.register(wake, _IN)
+    sleeper = _sleeper()
+    wake, poller = sleeper.fd, sleeper.poller
+    # -1: an mports listener that a close in another thread has just
+    # closed; its port is gone, and the close signals the wake-up fd.
+    fds = [fd for fd in entry.all_fds() if fd >= 0] if watch else []
+    events = _IN if want == READ else _OUT
+    for fd in fds:
+        poller.register(fd, events)
     # poll() takes an int of milliseconds: a longer timeout waits in slices.
     wait = None if seconds is None else min(math.ceil(seconds * 1000), _MAX_POLL_MS)
-    with sleeping(entry, wake, want):
-        ready = {fd for fd, _ in poller.poll(wait)}
-    if wake in ready:
-        # Reset it; a wake meant for a socket this thread left earlier is
-        # harmless: the loop just sleeps again.
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(wake)
+    try:
+        fall_asleep(entry, wake, want)
+        try:
+            ready = poller.poll(wait)
+        finally:
+            wake_up(entry, wake)
+    finally:
+        for fd in fds:
+            poller.unregister(fd)
+    event = False
+    for fd, _ in ready:
+        if fd == wake:
+            # Reset it; a wake meant for a socket this thread left earlier is
+            # harmless: the loop just sleeps again.
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_read(wake)
+        else:
+            event = True
     if entry.closed:
         raise trio.ClosedResourceError("the socket was closed while waiting")
-    return bool(ready - {wake})
+    return event

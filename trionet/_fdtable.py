@@ -23,8 +23,6 @@ import errno
 import os
 import socket as _stdsocket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import trio
 
@@ -38,7 +36,6 @@ __all__ = [
     "entry",
     "kind",
     "register",
-    "sleeping",
     "wake_sleepers",
 ]
 
@@ -84,12 +81,13 @@ _entries: dict[int, Entry] = {}
 _lock = threading.Lock()
 
 
-@contextmanager
-def sleeping(target: Entry, wake_fd: int, want: int) -> Iterator[None]:
+def fall_asleep(target: Entry, wake_fd: int, want: int) -> None:
     """Register ``wake_fd`` to be signalled if ``target`` is closed meanwhile.
 
     Under the table's lock, so :func:`close` never writes to a wake-up fd
-    whose thread has already moved on (and perhaps closed it).
+    whose thread has already moved on (and perhaps closed it). Every call
+    must be paired with :func:`wake_up` (plain calls rather than a context
+    manager: this is on every blocking round trip of compat).
 
     Raises:
         trio.ClosedResourceError: ``target`` is already closed.
@@ -104,11 +102,12 @@ def sleeping(target: Entry, wake_fd: int, want: int) -> Iterator[None]:
             verb = "receiving on" if want == _readiness.READ else "sending on"
             raise trio.BusyResourceError(f"another thread is already {verb} this socket")
         target.sleepers[wake_fd] = want
-    try:
-        yield
-    finally:
-        with _lock:
-            del target.sleepers[wake_fd]
+
+
+def wake_up(target: Entry, wake_fd: int) -> None:
+    """Unregister what :func:`fall_asleep` registered."""
+    with _lock:
+        del target.sleepers[wake_fd]
 
 
 def wake_sleepers(target: Entry) -> None:
