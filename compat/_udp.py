@@ -1,0 +1,58 @@
+"""``Udp`` for sync code: a UDP object whose calls block the calling thread.
+
+The constructors, ``bind`` / ``connect`` and the options are
+:class:`trionet._udp_base.UdpBase`'s, the same code as the async
+``trionet.udp.Udp``; this class adds the blocking calls.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+from trionet._addr import SockAddr
+from trionet._udp_base import UdpBase
+
+from . import _fd_io as fdio
+from ._sockobj import SyncSocketObject
+
+__all__ = ["Udp"]
+
+
+@final
+class Udp(UdpBase, SyncSocketObject):
+    """A UDP socket, blocking, owning one fd, with broadcast and multicast options.
+
+    ``with`` (or :meth:`close`) closes it; closing it from another thread
+    wakes a call blocked on it with ``trio.ClosedResourceError``.
+
+    JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).
+    """
+
+    def send(self, data: object, *, timeout: float | None = None) -> int:
+        """Send one datagram to the connected peer. JSRE equivalent: ``udp.send()``."""
+        return fdio.send(self._live(), data, timeout=timeout)
+
+    def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+        """Send one datagram to ``addr``. JSRE equivalent: ``udp.sendto(saddr, data)``."""
+        return fdio.sendto(self._live(), addr, data, timeout=timeout)
+
+    def recv(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
+        """Receive one datagram. JSRE equivalent: ``udp.recv()``."""
+        return fdio.recv(self._live(), max_bytes, timeout=timeout)
+
+    def recvfrom(
+        self, max_bytes: int = 65536, *, timeout: float | None = None
+    ) -> tuple[bytes, SockAddr | str]:
+        """Receive one datagram and its sender. JSRE equivalent: ``udp.recvfrom()``."""
+        return fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+
+    def recvfrom_into(
+        self,
+        buffer: object,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> tuple[int, SockAddr | str]:
+        """Receive one datagram into ``buffer``. JSRE: ``udp.recvfrom(buffer, ...)``."""
+        return fdio.recvfrom_into(self._live(), buffer, offset, length, timeout=timeout)
