@@ -2,7 +2,10 @@
 
 Usage: ``python bench/clients.py KIND PORT MESSAGES SIZE``; prints
 ``RESULT rtt_per_s=<float> cpu_us_per_rt=<float>``. Each client opens one
-connection and does MESSAGES round trips of SIZE bytes.
+connection and does MESSAGES round trips of SIZE bytes. The ``compat``,
+``compat-tcp`` and ``stdlib`` clients are synchronous:
+``trionet.compat.socket`` calls and ``trionet.compat.tcp.Tcp`` methods, each
+with a ``timeout``, and a blocking stdlib socket with ``settimeout``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
+from trionet.compat import socket as sync_fd
+from trionet.compat.tcp import Tcp as SyncTcp
 
 from trionet import socket as fd
 from trionet.tcp import Tcp
+
+# The sync clients' per-call limit: generous, it only has to be set.
+TIMEOUT = 5.0
 
 
 async def _pingpong(
@@ -74,6 +82,45 @@ async def asyncio_client(port: int, messages: int, size: int) -> None:
     await writer.wait_closed()
 
 
+def _pingpong_sync(
+    send: Callable[[bytes], object], receive: Callable[[], bytes], messages: int, size: int
+) -> None:
+    """The measured loop of the sync clients: ``_pingpong`` without ``await``."""
+    payload = b"x" * size
+    start = _clock()
+    for _ in range(messages):
+        send(payload)
+        got = 0
+        while got < size:
+            got += len(receive())
+    _report(start, messages)
+
+
+def compat_client(port: int, messages: int, size: int) -> None:
+    conn = sync_fd.socket(fd.AF_INET, fd.SOCK_STREAM)
+    try:
+        sync_fd.connect(conn, ("127.0.0.1", port), timeout=TIMEOUT)
+        sync_fd.set_no_delay(conn, True)
+        send = partial(sync_fd.send, conn, timeout=TIMEOUT)
+        receive = partial(sync_fd.recv, conn, 65536, timeout=TIMEOUT)
+        _pingpong_sync(send, receive, messages, size)
+    finally:
+        sync_fd.close(conn)
+
+
+def compat_tcp_client(port: int, messages: int, size: int) -> None:
+    with SyncTcp.create_client(("127.0.0.1", port), timeout=TIMEOUT) as conn:
+        conn.set_no_delay(True)
+        send = partial(conn.send_all, timeout=TIMEOUT)
+        _pingpong_sync(send, partial(conn.recv, 65536, timeout=TIMEOUT), messages, size)
+
+
+def stdlib_client(port: int, messages: int, size: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _pingpong_sync(conn.sendall, partial(conn.recv, 65536), messages, size)
+
+
 def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
@@ -94,6 +141,12 @@ def main() -> None:
         trio.run(trio_client, port, messages, size)
     elif kind == "asyncio":
         asyncio.run(asyncio_client(port, messages, size))
+    elif kind == "compat":
+        compat_client(port, messages, size)
+    elif kind == "compat-tcp":
+        compat_tcp_client(port, messages, size)
+    elif kind == "stdlib":
+        stdlib_client(port, messages, size)
     else:
         raise SystemExit(f"unknown client kind {kind!r}")
 

@@ -1,6 +1,7 @@
 """trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
 
-Usage: ``python bench/run.py [--quick] [--rounds N]`` (or ``nox -s bench``).
+Usage: ``python bench/run.py [--quick] [--rounds N] [--only compat]`` (or
+``nox -s bench``).
 
 Rows:
 
@@ -16,6 +17,13 @@ Rows:
   the client's own CPU, so the figure measures CPU cost, not the VM's
   cross-CPU wake-up; round trips per second and CPU time per round trip.
 
+``--only compat`` runs instead the rows of the synchronous API beside the
+stdlib's blocking sockets: the server rows above for a thread-per-connection
+echo server on ``trionet.compat.socket`` and one on ``socket.socket``, and
+the client ping-pong for ``compat`` clients (``compat.socket`` calls and a
+``compat.tcp.Tcp``, every call with a timeout) and a stdlib client with
+``settimeout``. Ratios are then to the stdlib.
+
 Every implementation runs the same workload in its own process, in rounds
 that interleave the implementations; each figure is the median over rounds.
 Ratios are to raw trio (``trio.serve_tcp`` / ``SocketStream``). Without gcc
@@ -26,6 +34,7 @@ the report says so: it is then likely to be the bottleneck.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -38,6 +47,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
 KINDS = ("trionet", "trionet-tcp", "trio", "asyncio")
+COMPAT_KINDS = ("compat", "compat-tcp", "stdlib")
+# A single pinned connection runs fast; more round trips steady its figure.
+COMPAT_CLIENT_FACTOR = 5
 TICK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNECTIONS = 1000
 
@@ -169,9 +181,9 @@ class Bench:
             finally:
                 server.stop()
 
-    def client_round(self, kind: str, echo_port: int) -> None:
+    def client_round(self, kind: str, echo_port: int, factor: int = 1) -> None:
         command = [sys.executable, str(HERE / "clients.py"), kind, str(echo_port)]
-        command += [str(self.args.messages), "64"]
+        command += [str(self.args.messages * factor), "64"]
         done = subprocess.run(
             _pinned(command, self.server_cpu),
             capture_output=True,
@@ -183,10 +195,28 @@ class Bench:
         self.results["client ping-pong rt/s"][kind].append(result["rtt_per_s"])
         self.results["client CPU us/rt"][kind].append(result["cpu_us_per_rt"])
 
-    def run(self) -> None:
+    def _header(self) -> None:
         print(f"load generator: {self.loadgen_name}; echo peer for clients: {self.echo_name}")
         where = "unpinned" if self.server_cpu is None else "server CPU 1, load generator CPU 0"
         print(f"pinning: {where}; rounds: {self.args.rounds}; python {sys.version.split()[0]}")
+
+    def run_compat(self) -> None:
+        """The sync API beside the stdlib's blocking sockets, rounds interleaved."""
+        self._header()
+        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        try:
+            for round_number in range(self.args.rounds):
+                for kind in COMPAT_KINDS:
+                    if kind != "compat-tcp":  # one compat server: on the fd level
+                        self.server_round(kind)
+                    self.client_round(kind, echo.port, COMPAT_CLIENT_FACTOR)
+                print(f"  round {round_number + 1} done", flush=True)
+        finally:
+            echo.stop()
+        self._table(COMPAT_KINDS, "stdlib", ("compat", "compat-tcp"))
+
+    def run(self) -> None:
+        self._header()
         for round_number in range(self.args.rounds):
             for kind in KINDS:
                 self.server_round(kind)
@@ -203,18 +233,31 @@ class Bench:
             echo.stop()
         self.report()
 
-    def report(self) -> None:
+    def _table(self, kinds: tuple[str, ...], base: str, compared: tuple[str, ...]) -> None:
+        """The medians of every row, and each of ``compared`` as a ratio to ``base``."""
         lower_is_better = ("server CPU us/rt", "client CPU us/rt", "idle KiB/conn")
         print()
-        print(f"{'row':<24}" + "".join(f"{kind:>13}" for kind in KINDS) + "   fd/trio  tcp/trio")
+        short = {"trionet": "fd", "trionet-tcp": "tcp"}
+        heads = [f"{short.get(kind, kind)}/{base}" for kind in compared]
+        width = max(map(len, heads)) + 2
+        print(
+            f"{'row':<24}"
+            + "".join(f"{kind:>13}" for kind in kinds)
+            + "".join(f"{head:>{width}}" for head in heads)
+        )
         for row, by_kind in self.results.items():
+            # A row some implementation does not run (a server row for a client-only kind) is "-".
             medians = {kind: statistics.median(values) for kind, values in by_kind.items()}
-            cells = "".join(f"{medians[kind]:>13,.1f}" for kind in KINDS)
-            ratios = [medians[kind] / medians["trio"] for kind in ("trionet", "trionet-tcp")]
+            cells = "".join(f"{medians.get(kind, math.nan):>13,.1f}" for kind in kinds)
+            ratios = [medians.get(kind, math.nan) / medians[base] for kind in compared]
             if row in lower_is_better:
                 ratios = [1 / ratio for ratio in ratios]
-            print(f"{row:<24}{cells}   " + "  ".join(f"{ratio:>7.2f}x" for ratio in ratios))
-        print("\n(ratio > 1 means trionet is better; for CPU and memory rows it is trio / trionet)")
+            shown = "".join(f"{ratio:>{width - 1}.2f}x" for ratio in ratios)
+            print(f"{row:<24}{cells}{shown}".replace("nanx", "   -").replace("nan", "  -"))
+        print(f"\n(ratio > 1 means better than {base}; for CPU and memory rows it is {base} / it)")
+
+    def report(self) -> None:
+        self._table(KINDS, "trio", ("trionet", "trionet-tcp"))
         single, handed = (statistics.median(self.connects[k]) for k in self.connects)
         print(
             f"\nconnections/s (connect, 1 byte echoed, close): Tcp.serve alone {single:,.0f};"
@@ -229,10 +272,17 @@ def main() -> None:
     parser.add_argument("--stream-mib", type=int, default=1024)
     parser.add_argument("--connects", type=int, default=5000, help="connections per rate run")
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
+    parser.add_argument(
+        "--only", choices=["compat"], help="compat: only the sync API beside the stdlib"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.messages, args.stream_mib, args.connects = 1, 500, 128, 1000
-    Bench(args).run()
+    bench = Bench(args)
+    if args.only == "compat":
+        bench.run_compat()
+    else:
+        bench.run()
 
 
 if __name__ == "__main__":

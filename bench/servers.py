@@ -2,18 +2,24 @@
 
 Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``
 (the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trionet-handoff`` (the
-root accepts, two worker tasks serve), ``trio``, ``asyncio``.
-Prints ``READY <port>`` once listening and serves until killed. Every
-server reads up to 64 KiB and writes back all of it.
+root accepts, two worker tasks serve), ``trio``, ``asyncio``, and the
+thread-per-connection servers ``compat`` (``trionet.compat.socket``) and
+``stdlib`` (blocking ``socket.socket``). Prints ``READY <port>`` once
+listening and serves until killed. Every server reads up to 64 KiB and
+writes back all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import sys
+import threading
+from collections.abc import Callable
 
 import trio
+from trionet.compat import socket as sync_fd
 
 from trionet import socket as fd
 from trionet import task
@@ -128,6 +134,58 @@ async def asyncio_server(port: int) -> None:
         await server.serve_forever()
 
 
+def _thread_per_connection(accept: Callable[[], Callable[[], None]]) -> None:
+    """Accept forever; each connection's echo loop runs in a thread of its own."""
+    while True:
+        threading.Thread(target=accept(), daemon=True).start()
+
+
+def compat_server(port: int) -> None:
+    listener = sync_fd.socket(fd.AF_INET, fd.SOCK_STREAM)
+    sync_fd.set_reuse_addr(listener, True)
+    sync_fd.bind(listener, ("127.0.0.1", port))
+    sync_fd.listen(listener, 1024)
+    print("READY", sync_fd.sock_name(listener).port, flush=True)
+
+    def echo(conn: int) -> None:
+        try:
+            while data := sync_fd.recv(conn, CHUNK):
+                view = memoryview(data)
+                while view:
+                    view = view[sync_fd.send(conn, view) :]
+        except OSError:
+            return
+        finally:
+            sync_fd.close(conn)
+
+    def accept() -> Callable[[], None]:
+        conn, _ = sync_fd.accept(listener)
+        sync_fd.set_no_delay(conn, True)
+        return lambda: echo(conn)
+
+    _thread_per_connection(accept)
+
+
+def stdlib_server(port: int) -> None:
+    listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+    print("READY", listener.getsockname()[1], flush=True)
+
+    def echo(conn: socket.socket) -> None:
+        with conn:
+            try:
+                while data := conn.recv(CHUNK):
+                    conn.sendall(data)
+            except OSError:
+                return
+
+    def accept() -> Callable[[], None]:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return lambda: echo(conn)
+
+    _thread_per_connection(accept)
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "trionet":
@@ -140,6 +198,10 @@ def main() -> None:
         trio.run(trio_server, port)
     elif kind == "asyncio":
         asyncio.run(asyncio_server(port))
+    elif kind == "compat":
+        compat_server(port)
+    elif kind == "stdlib":
+        stdlib_server(port)
     else:
         raise SystemExit(f"unknown server kind {kind!r}")
 
