@@ -244,3 +244,28 @@ class TestTimeout:
         assert copy.errno == errno.ETIMEDOUT
         assert copy.strerror == "recv timed out"
         assert str(copy) == str(error)
+
+
+# SPEC section 3: the public names of trionet.net.
+NET_NAMES = [
+    "Socket",
+    "Server",
+    "connect",
+    "create_connection",
+    "create_server",
+    "AddressInfo",
+    "WriteAfterEndError",
+    "ServerAlreadyListeningError",
+    "ServerNotRunningError",
+    "is_ip",
+    "is_ipv4",
+    "is_ipv6",
+]
+
+
+class TestNetNames:
+    @pytest.mark.parametrize("name", NET_NAMES)
+    def test_section_3_name_is_importable_from_trionet_net(self, name: str) -> None:
+        from trionet import net
+
+        assert getattr(net, name).__doc__

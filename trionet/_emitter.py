@@ -1,0 +1,176 @@
+"""``EventEmitter``: Node's event API for ``net.Socket`` and ``net.Server``.
+
+Listeners may be plain functions or ``async`` functions. Emitting is a
+coroutine: each listener is called in turn, in the order it was added, and
+an awaitable result is awaited before the next listener runs. So an async
+listener is awaited by the task that emits (a slow ``'data'`` listener slows
+the reader: backpressure rather than buffering), and an exception raised by
+a listener propagates out of the emitting task unchanged.
+
+The listeners of an event are kept in a tuple that is replaced, never
+mutated, so an emit iterates its snapshot without copying (Node's rule: a
+listener added or removed during an emit does not change that emit), and
+an emitter with no listeners costs one ``None`` and no dictionary.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["EventEmitter", "Listener"]
+
+Listener = Callable[..., Any]
+
+
+class EventEmitter:
+    """Node's ``EventEmitter``: named events with plain or async listeners.
+
+    Node equivalent: ``events.EventEmitter`` (``on``, ``once``, ``off`` /
+    ``removeListener``, ``emit``, ``listeners``, ``listenerCount``).
+    """
+
+    __slots__ = ("_events",)
+
+    def __init__(self) -> None:
+        # event name -> ((listener, once), ...); None until the first listener.
+        self._events: dict[str, tuple[tuple[Listener, bool], ...]] | None = None
+
+    def _added(self, event: str) -> None:
+        """Called after a listener for ``event`` was added; subclasses react to it."""
+
+    def _add(self, event: str, listener: Listener, once: bool) -> Self:
+        if not isinstance(event, str):
+            raise TypeError(f"event must be a str, not {type(event).__name__}")
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, not {type(listener).__name__}")
+        events = self._events
+        if events is None:
+            events = self._events = {}
+        events[event] = (*events.get(event, ()), (listener, once))
+        self._added(event)
+        return self
+
+    def on(self, event: str, listener: Listener) -> Self:
+        """Call ``listener(*args)`` every time ``event`` is emitted; return ``self``.
+
+        Node equivalent: ``emitter.on(eventName, listener)`` (also ``addListener``).
+
+        Raises:
+            TypeError: ``event`` is not a ``str`` or ``listener`` is not callable.
+        """
+        return self._add(event, listener, False)
+
+    add_listener = on
+
+    def once(self, event: str, listener: Listener) -> Self:
+        """Like :meth:`on`, but the listener is removed before its first call.
+
+        Node equivalent: ``emitter.once(eventName, listener)``.
+        """
+        return self._add(event, listener, True)
+
+    def off(self, event: str, listener: Listener) -> Self:
+        """Remove the most recently added registration of ``listener`` for ``event``.
+
+        Removing a listener that is not registered does nothing.
+
+        Node equivalent: ``emitter.off(eventName, listener)`` / ``removeListener``.
+        """
+        events = self._events
+        entries = events.get(event, ()) if events is not None else ()
+        for index in range(len(entries) - 1, -1, -1):
+            if entries[index][0] == listener:
+                self._store(event, entries[:index] + entries[index + 1 :])
+                break
+        return self
+
+    remove_listener = off
+
+    def remove_all_listeners(self, event: str | None = None) -> Self:
+        """Remove every listener of ``event``, or of every event when ``None``.
+
+        Node equivalent: ``emitter.removeAllListeners([eventName])``.
+        """
+        if event is None:
+            self._events = None
+        else:
+            self._store(event, ())
+        return self
+
+    def _store(self, event: str, entries: tuple[tuple[Listener, bool], ...]) -> None:
+        events = self._events
+        assert events is not None
+        if entries:
+            events[event] = entries
+        else:
+            events.pop(event, None)
+
+    def listeners(self, event: str) -> list[Listener]:
+        """The listeners of ``event``, in call order (a copy).
+
+        Node equivalent: ``emitter.listeners(eventName)``.
+        """
+        events = self._events
+        return [entry[0] for entry in events.get(event, ())] if events is not None else []
+
+    def listener_count(self, event: str) -> int:
+        """How many listeners ``event`` has.
+
+        Node equivalent: ``emitter.listenerCount(eventName)``.
+        """
+        events = self._events
+        return len(events.get(event, ())) if events is not None else 0
+
+    def event_names(self) -> list[str]:
+        """The events that have listeners. Node equivalent: ``emitter.eventNames()``."""
+        return list(self._events or ())
+
+    async def emit(self, event: str, *args: Any) -> bool:
+        """Call the listeners of ``event`` with ``args``, awaiting async ones, in order.
+
+        Unlike Node's, this ``emit`` is a coroutine, so that async listeners
+        run in the emitting task. As in Node, emitting ``'error'`` with no
+        listener raises the error (an exception argument, or a
+        ``RuntimeError`` naming it).
+
+        Node equivalent: ``emitter.emit(eventName[, ...args])``.
+
+        Returns:
+            Whether ``event`` had listeners.
+        """
+        if not await self._emit(event, args):
+            if event == "error":
+                if args and isinstance(args[0], BaseException):
+                    raise args[0]
+                raise RuntimeError(f"unhandled 'error' event: {args!r}")
+            return False
+        return True
+
+    async def _emit(self, event: str, args: tuple[Any, ...]) -> bool:
+        """Emit without Node's ``'error'`` rule; ``False`` when nobody listened."""
+        events = self._events
+        if events is None:
+            return False
+        entries = events.get(event)
+        if not entries:
+            return False
+        for listener, once in entries:
+            if once:
+                self._forget_once(event, listener)
+            result = listener(*args)
+            if result is not None and inspect.isawaitable(result):
+                await result
+        return True
+
+    def _forget_once(self, event: str, listener: Listener) -> None:
+        events = self._events
+        entries = events.get(event, ()) if events is not None else ()
+        for index, entry in enumerate(entries):
+            if entry[1] and entry[0] is listener:
+                self._store(event, entries[:index] + entries[index + 1 :])
+                return

@@ -1,0 +1,116 @@
+"""``net.connect`` / ``net.create_connection``: a connected ``Socket`` in an ``async with``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, final
+
+from ._checks import check_bool
+from ._net_dial import ConnectOptions, check_options
+from ._net_socket import Socket
+
+__all__ = ["Connecting", "connect", "create_connection"]
+
+
+@final
+class Connecting:
+    """What ``net.connect()`` returns: entering it connects, leaving it closes.
+
+    ``async with net.connect(...) as sock`` enters a new ``Socket`` (its
+    nursery opens), connects it, and yields it. A failed connect raises
+    from the ``async with`` line, after ``'error'`` and ``'close'``.
+    """
+
+    __slots__ = ("_allow_half_open", "_options", "_socket")
+
+    def __init__(self, options: ConnectOptions, allow_half_open: bool) -> None:
+        self._options = options
+        self._allow_half_open = allow_half_open
+        self._socket: Socket | None = None
+
+    async def __aenter__(self) -> Socket:
+        if self._socket is not None:
+            raise RuntimeError("a net.connect() result can be entered only once")
+        sock = self._socket = Socket(allow_half_open=self._allow_half_open)
+        await sock.__aenter__()
+        try:
+            await sock._connect(self._options)
+        except BaseException as error:
+            await sock.__aexit__(type(error), error, error.__traceback__)
+            raise
+        return sock
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._socket is not None
+        await self._socket.__aexit__(exc_type, exc, tb)
+
+
+def connect(
+    port: int | None = None,
+    host: str = "localhost",
+    *,
+    path: str | None = None,
+    family: int = 0,
+    local_address: str | None = None,
+    local_port: int | None = None,
+    lookup: Callable[..., Any] | None = None,
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    tls: object = None,
+    allow_half_open: bool = False,
+    on_connect: Callable[..., Any] | None = None,
+    onread: dict[str, Any] | None = None,
+) -> Connecting:
+    """Open a connection: ``async with net.connect(8124, "localhost") as sock: ...``.
+
+    Arguments are checked now, before anything connects; the connection is
+    made when the block is entered.
+
+    Node equivalent: ``net.connect()`` / ``net.createConnection()``.
+
+    Args:
+        port: TCP port (omit with ``path``).
+        host: Host name or numeric address; names are resolved (``'lookup'``
+            event) and every address is tried with happy eyeballs.
+        path: Connect to this Unix-domain socket instead.
+        family: ``4`` or ``6`` to use only that IP version; ``0`` for both.
+        local_address: Numeric address to connect from.
+        local_port: Port to connect from.
+        lookup: ``lookup(host, family) -> address | [addresses]`` (may be
+            async), used instead of the system resolver.
+        timeout: Idle timeout, as ``set_timeout``.
+        connect_timeout: Seconds the lookup and connect may take (``trionet.Timeout``).
+        tls: Reserved for TLS (not available in this build).
+        allow_half_open: Stay writable after the peer's FIN until ``end()``.
+        on_connect: A ``'connect'`` listener, called once.
+        onread: ``{"buffer": bytearray | callable, "callback": fn(nread, buf)}``.
+
+    Raises:
+        TypeError, ValueError: a bad argument (at once).
+        OSError: when entered, the connection failed; ``trionet.Timeout``
+            when ``connect_timeout`` ran out.
+    """
+    options = check_options(
+        port,
+        host,
+        path=path,
+        family=family,
+        local_address=local_address,
+        local_port=local_port,
+        lookup=lookup,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        tls=tls,
+        on_connect=on_connect,
+        onread=onread,
+    )
+    return Connecting(options, check_bool("allow_half_open", allow_half_open))
+
+
+create_connection = connect

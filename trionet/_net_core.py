@@ -1,0 +1,481 @@
+"""The engine of ``net.Socket``: its tasks, its write queue and its end of life.
+
+Theory of operation
+===================
+
+A socket lives in a nursery of its own. Its *main task* runs
+:meth:`SocketCore._run`, the reader: it reads while the socket flows, emits
+``'data'`` and ``'end'``, and when the socket is destroyed it emits
+``'error'`` and ``'close'``, last and once. For a client that task is a
+child of the nursery opened by ``async with``; for a server connection it is
+the connection's own task, which first emitted ``'connection'``. An idle
+connection is that one task.
+
+The *writer task* is started only when bytes must wait: ``write()`` hands
+data to the kernel at once when nothing is queued (as Node does), and queues
+only the remainder. The writer sends the queue (gathering small chunks into
+one ``sendmsg``), runs write callbacks, emits ``'drain'``, sends the FIN
+after ``end()`` and then ends. A *timer task* exists only while
+``set_timeout`` is on.
+
+State is a handful of flags, changed only by plain methods (no I/O), so the
+rules are in one place:
+
+1. ``_eof``: the peer's FIN was read; ``_ended``: ``end()`` was called;
+   ``_finished``: our FIN went out after the queue was flushed.
+2. ``_eof and _finished`` destroys the socket (Node's "both sides done").
+   Without ``allow_half_open``, ``_eof`` calls ``end()``.
+3. ``_destroy(error)`` is the only way down: it closes the transport, which
+   wakes every task waiting on it with ``trio.ClosedResourceError``, and
+   kicks a parked reader. The main task then emits the events.
+4. An error is *reported* when it was raised to a caller (``send_all``,
+   ``receive_some``, ``connect``); it is still given to ``'error'``
+   listeners, but never raised a second time. An unreported error without a
+   listener is logged on a server's socket and raised out of a client's
+   ``async with`` block.
+5. Exceptions from listeners and callbacks are not caught: they leave the
+   main task (destroying the socket on the way), and take the nursery down.
+"""
+
+from __future__ import annotations
+
+import codecs
+import inspect
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._emitter import EventEmitter
+from ._fdtable import close as close_fd
+from ._net_transport import Transport
+
+if TYPE_CHECKING:
+    from ._ops import Buffer
+
+__all__ = ["CLOSED_MESSAGE", "LOGGER", "SocketCore", "call"]
+
+LOGGER = logging.getLogger("trionet.net")
+
+CLOSED_MESSAGE = "the socket is closed"
+
+NEW, CONNECTING, OPEN = 0, 1, 2
+
+_READ_SIZE = 65536
+_GATHER = 64  # queued chunks sent with one sendmsg
+
+WriteCallback = Callable[[BaseException | None], Any]
+
+
+async def call(function: Callable[..., Any], *args: Any) -> None:
+    """Call a plain or async callback, awaiting it if it returned an awaitable."""
+    result = function(*args)
+    if result is not None and inspect.isawaitable(result):
+        await result
+
+
+class SocketCore(EventEmitter):
+    """The tasks and state of a ``net.Socket`` (see the module docstring)."""
+
+    __slots__ = (
+        "_adopt_fd",
+        "_allow_half_open",
+        "_buffer_size",
+        "_bytes_read",
+        "_bytes_written",
+        "_closed",
+        "_closed_event",
+        "_connect_scope",
+        "_decoder",
+        "_destroyed",
+        "_ended",
+        "_eof",
+        "_error",
+        "_error_reported",
+        "_finished",
+        "_fired_mark",
+        "_flowing",
+        "_high_water_mark",
+        "_idle_event",
+        "_in_read",
+        "_last_active",
+        "_need_drain",
+        "_nursery",
+        "_onread",
+        "_queue",
+        "_read_left",
+        "_read_scope",
+        "_receiving",
+        "_sending",
+        "_server_owned",
+        "_stash",
+        "_status",
+        "_timeout",
+        "_timer_running",
+        "_timer_scope",
+        "_transport",
+        "_user_closed",
+        "_wake",
+        "_writer_running",
+    )
+
+    def __init__(self, allow_half_open: bool, high_water_mark: int) -> None:
+        super().__init__()
+        self._allow_half_open = allow_half_open
+        self._high_water_mark = high_water_mark
+        self._transport: Transport | None = None
+        self._adopt_fd: int | None = None  # an fd given to us, not attached yet
+        self._nursery: trio.Nursery | None = None
+        self._server_owned = False
+        self._status = NEW
+        self._eof = self._ended = self._finished = False
+        self._destroyed = self._closed = self._user_closed = False
+        self._error: BaseException | None = None
+        self._error_reported = False
+        self._closed_event: trio.Event | None = None
+        self._connect_scope: trio.CancelScope | None = None
+        # Writing
+        self._queue: deque[tuple[Buffer, WriteCallback | None]] | None = None
+        self._buffer_size = self._bytes_written = self._bytes_read = 0
+        self._writer_running = self._need_drain = self._sending = False
+        self._idle_event: trio.Event | None = None
+        # Reading
+        self._flowing: bool | None = None  # None: neither flowing nor paused yet (Node)
+        self._wake: trio.Event | None = None
+        self._stash: bytes | None = None
+        self._in_read = self._receiving = False
+        self._read_scope: trio.CancelScope | None = None
+        self._read_left: trio.Event | None = None
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._onread: tuple[Any, Callable[..., Any]] | None = None
+        # Idle timeout
+        self._timeout: float | None = None
+        self._last_active = 0.0
+        self._fired_mark: float | None = None
+        self._timer_running = False
+        self._timer_scope: trio.CancelScope | None = None
+
+    # -- state changes (no I/O) -------------------------------------------
+
+    def _kick(self) -> None:
+        """Wake the main task if it is parked."""
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+    def _wake_idle(self) -> None:
+        idle = self._idle_event
+        if idle is not None:
+            self._idle_event = None
+            idle.set()
+
+    def _destroy(self, error: BaseException | None = None, reported: bool = False) -> None:
+        """Stop all I/O now (rule 3); the main task emits the events."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        if error is not None:
+            self._error = error
+            self._error_reported = reported
+        transport = self._transport
+        if transport is not None:
+            transport.close()
+        elif self._adopt_fd is not None:
+            close_fd(self._adopt_fd)
+            self._adopt_fd = None
+        # Not the read scope: it also covers listeners, which must not be cancelled.
+        for scope in (self._connect_scope, self._timer_scope):
+            if scope is not None:
+                scope.cancel()
+        self._kick()
+        self._wake_idle()
+
+    def _abandon(self) -> None:
+        """The main task is leaving by an exception: close without events."""
+        self._destroy()
+        self._closed = True
+        if self._closed_event is not None:
+            self._closed_event.set()
+
+    def _close_if_done(self) -> None:
+        """Rule 2: both directions finished, or the read side ended on a write-only socket."""
+        if self._eof and self._finished:
+            self._destroy()
+
+    def _touch(self) -> None:
+        if self._timeout is not None:
+            self._last_active = trio.current_time()
+
+    # -- tasks --------------------------------------------------------------
+
+    def _start_tasks(self) -> None:
+        """Start the helpers a newly connected socket needs (not the main task)."""
+        if self._queue or self._ended:
+            self._start_writer()
+        self._start_timer()
+
+    def _start_writer(self) -> None:
+        nursery = self._nursery
+        if (
+            not self._writer_running
+            and nursery is not None
+            and self._status == OPEN
+            and not self._destroyed
+        ):
+            self._writer_running = True
+            nursery.start_soon(self._write_loop)
+
+    def _start_timer(self) -> None:
+        nursery = self._nursery
+        if (
+            self._timeout is not None
+            and not self._timer_running
+            and nursery is not None
+            and self._status == OPEN
+            and not self._destroyed
+        ):
+            self._timer_running = True
+            self._last_active = trio.current_time()
+            nursery.start_soon(self._timer_loop)
+
+    async def _run(self) -> None:
+        """The main task: read until destroyed, then emit the closing events."""
+        try:
+            await self._read_loop()
+        except BaseException:
+            self._abandon()
+            raise
+        await self._emit_close()
+
+    async def _emit_close(self) -> None:
+        """Emit ``'error'`` (if any) and ``'close'``, once (rule 4)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            error = self._error
+            await self._fail_callbacks()
+            unhandled = None
+            if error is not None and not await self._emit("error", (error,)):
+                if self._server_owned:
+                    LOGGER.info("connection closed by an error: %r", error)
+                elif not self._error_reported:
+                    unhandled = error
+            await self._emit("close", (error is not None,))
+        finally:
+            if self._closed_event is not None:
+                self._closed_event.set()
+        if unhandled is not None:
+            raise unhandled
+
+    async def _fail_callbacks(self) -> None:
+        queue = self._queue
+        self._queue = None
+        self._buffer_size = 0
+        items = list(queue or ())
+        if queue is not None:
+            queue.clear()  # a writer still busy with it must find nothing more
+        for _data, callback in items:
+            if callback is not None:
+                await call(callback, self._error or trio.ClosedResourceError(CLOSED_MESSAGE))
+
+    async def _park(self) -> None:
+        wake = self._wake = trio.Event()
+        await wake.wait()
+
+    async def _read_loop(self) -> None:
+        while not self._destroyed:
+            if not self._flowing or self._receiving or (self._eof and self._stash is None):
+                await self._park()
+                continue
+            stash = self._stash
+            if stash is not None:
+                self._stash = None
+                await self._deliver(stash)
+                continue
+            pending: bytes | memoryview | None = None
+            with trio.CancelScope() as scope:
+                self._read_scope = scope
+                while self._flowing and not self._destroyed:
+                    data = await self._read_some()
+                    if data is None:
+                        return
+                    if scope.cancel_called:
+                        pending = data  # paused mid-read: keep it for later
+                        break
+                    await self._deliver(data)
+                    if not data:
+                        break
+            self._read_scope = None
+            if pending is not None:
+                self._stash = bytes(pending)
+
+    async def _read_some(self) -> bytes | memoryview | None:
+        """One read for the flowing reader; ``None`` once the socket is down."""
+        transport = self._transport
+        assert transport is not None
+        self._in_read = True
+        try:
+            onread = self._onread
+            if onread is None:
+                return await transport.read(_READ_SIZE)
+            view = memoryview(onread[0]() if callable(onread[0]) else onread[0]).cast("B")
+            return view[: await transport.receive_into(view)]
+        except trio.ClosedResourceError:
+            if self._destroyed:
+                return None
+            raise
+        except OSError as exc:
+            self._destroy(exc)
+            return None
+        finally:
+            self._in_read = False
+            left = self._read_left
+            if left is not None:
+                self._read_left = None
+                left.set()
+
+    async def _deliver(self, data: bytes | memoryview) -> None:
+        """Hand one chunk (empty: the end) to the listeners.
+
+        With ``onread`` the chunk is a view of the user's buffer, except a
+        chunk kept while paused, which is copied into the buffer first.
+        """
+        if not data:
+            await self._got_eof()
+            return
+        self._bytes_read += len(data)
+        self._touch()
+        onread = self._onread
+        if onread is not None:
+            if isinstance(data, memoryview):
+                buffer = data.obj
+            else:
+                buffer = onread[0]() if callable(onread[0]) else onread[0]
+                memoryview(buffer).cast("B")[: len(data)] = data
+            if await _returns_false(onread[1], len(data), buffer):
+                self._flowing = False
+            return
+        decoder = self._decoder
+        chunk: bytes | memoryview | str = decoder.decode(data) if decoder is not None else data
+        if chunk:
+            await self._emit("data", (chunk,))
+
+    async def _got_eof(self) -> None:
+        self._eof = True
+        decoder = self._decoder
+        if decoder is not None:
+            rest = decoder.decode(b"", True)
+            if rest:
+                await self._emit("data", (rest,))
+        await self._emit("end", ())
+        if not self._allow_half_open:
+            self._end()
+        self._close_if_done()
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._start_writer()
+
+    def _enqueue(self, data: Buffer, callback: WriteCallback | None) -> None:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        # A bytearray or memoryview may change after write() returns: keep a copy.
+        queue.append((data if type(data) is bytes else bytes(data), callback))
+        self._buffer_size += len(data)
+        self._start_writer()
+
+    async def _write_loop(self) -> None:
+        transport = self._transport
+        assert transport is not None
+        try:
+            while not self._destroyed:
+                queue = self._queue
+                if queue:
+                    await self._send_queued(transport, queue)
+                    continue
+                self._queue = None
+                if self._need_drain:
+                    self._need_drain = False
+                    await self._emit("drain", ())
+                    if self._queue:
+                        continue
+                self._wake_idle()
+                if self._ended and not self._finished and not self._destroyed:
+                    await transport.send_eof()
+                    self._finished = True
+                    await self._emit("finish", ())
+                    self._close_if_done()
+                return
+        except trio.ClosedResourceError:
+            if not self._destroyed:
+                raise
+        except OSError as exc:
+            self._destroy(exc)
+        finally:
+            self._writer_running = False
+            self._wake_idle()
+
+    async def _send_queued(self, transport: Transport, queue: deque[Any]) -> None:
+        if len(queue) == 1:
+            sent = await transport.send(queue[0][0])
+        else:
+            sent = await transport.send([item[0] for item in itertools.islice(queue, _GATHER)])
+        self._buffer_size -= sent
+        self._touch()
+        while queue:
+            data, callback = queue[0]
+            if len(data) > sent:
+                queue[0] = (memoryview(data)[sent:], callback)
+                return
+            sent -= len(data)
+            queue.popleft()
+            if callback is not None:
+                await call(callback, None)
+
+    async def _wait_idle(self) -> None:
+        """Wait until the writer has sent everything it can (or the socket is down)."""
+        while not self._destroyed and (
+            self._writer_running or (self._queue and self._status == OPEN)
+        ):
+            idle = self._idle_event
+            if idle is None:
+                idle = self._idle_event = trio.Event()
+            await idle.wait()
+
+    async def _timer_loop(self) -> None:
+        """Emit ``'timeout'`` once per idle stretch of ``_timeout`` seconds."""
+        try:
+            while not self._destroyed:
+                timeout = self._timeout
+                if timeout is None:
+                    return
+                now = trio.current_time()
+                if self._last_active == self._fired_mark:
+                    deadline = now + timeout  # fired already: look again for activity
+                else:
+                    deadline = self._last_active + timeout
+                    if now >= deadline:
+                        self._fired_mark = self._last_active
+                        await self._emit("timeout", ())
+                        continue
+                with trio.CancelScope(deadline=deadline) as scope:
+                    self._timer_scope = scope
+                    await trio.sleep_forever()
+                self._timer_scope = None
+        finally:
+            self._timer_running = False
+
+
+async def _returns_false(callback: Callable[..., Any], *args: Any) -> bool:
+    result = callback(*args)
+    if result is not None and inspect.isawaitable(result):
+        result = await result
+    return result is False

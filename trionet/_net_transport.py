@@ -1,0 +1,146 @@
+"""The byte transport under a ``net.Socket``: how its bytes reach the kernel.
+
+A ``Socket`` holds its state machine (events, queue, half-close) and asks
+its transport only to move bytes. :class:`FdTransport` moves them with the
+fd level's attempts (:mod:`trionet._ops`) run by its driver
+(:mod:`trionet._drive`), with no ``trio.SocketStream`` in between; a TLS
+transport over ``trio.SSLStream`` offers the same methods.
+
+``try_send`` is what lets ``write()`` hand data to the kernel at once, as
+Node does: it makes the system call only when the readiness layer's bit
+says it may succeed, and keeps that bit exactly as the driver would (see
+:mod:`trionet._readiness`). A transport that cannot send without waiting
+(TLS) raises ``BlockingIOError`` there, and the writer task sends instead.
+
+The receive and send methods return the driver's coroutine instead of
+being ``async`` themselves: one frame fewer on every waiting reader.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket as _stdsocket
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
+
+import trio
+
+from ._calls import Call
+from ._drive import _blocked, _settle, perform
+from ._fdtable import close as _close_fd
+from ._fdtable import entry as _entry
+from ._ops import Buffer
+from ._ops import recv as _recv
+from ._ops import recv_into as _recv_into
+from ._ops import send as _send
+from ._readiness import READ, WRITE, current_layer
+
+__all__ = ["FdTransport", "Transport"]
+
+
+class Transport(Protocol):
+    """What a ``Socket`` needs from the thing that moves its bytes."""
+
+    fd: int
+
+    def try_send(self, data: Buffer) -> int:
+        """Send without waiting; ``BlockingIOError`` when nothing can go now."""
+
+    def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
+        """Send some of ``data``, waiting until at least one byte can go."""
+
+    def receive(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
+        """Receive up to ``max_bytes``; ``b""`` at the end of the stream."""
+
+    def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
+        """:meth:`receive` for the reader task, which always asks the same size."""
+
+    def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
+        """Receive into ``view``; ``0`` at the end of the stream."""
+
+    async def wait_writable(self) -> None:
+        """Return once a send may not block."""
+
+    async def send_eof(self) -> None:
+        """Half-close: nothing more will be sent."""
+
+    def close(self) -> None:
+        """Close now, waking every task waiting on the transport."""
+
+
+class FdTransport:
+    """A transport straight over a connected stream fd of the fd level."""
+
+    __slots__ = ("_entry", "_read", "_state", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self._entry = _entry(fd)
+        self.fd = fd
+        self._state = current_layer().state(fd)
+        self._read: Call[bytes] | None = None  # the reader's call, made once, reused
+
+    def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
+        """Like :meth:`receive`, for the reader's fixed size: no new ``Call`` per read."""
+        call = self._read
+        if call is None:
+            call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
+        return perform(call)
+
+    def try_send(self, data: Buffer) -> int:
+        state = self._state
+        if not state.ready[WRITE]:
+            raise BlockingIOError("the kernel's send buffer is full")
+        try:
+            sent = _send(self._entry, data)
+        except BlockingIOError:
+            _blocked(state, WRITE)
+            raise
+        _settle(self._entry, state, WRITE)
+        return sent
+
+    def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
+        entry = self._entry
+        return perform(Call(entry, WRITE, None, "write", _send, entry, data))
+
+    def receive(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
+        entry = self._entry
+        return perform(Call(entry, READ, None, "read", _recv, entry, max_bytes))
+
+    def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
+        entry = self._entry
+        return perform(Call(entry, READ, None, "read", _recv_into, entry, view))
+
+    async def wait_writable(self) -> None:
+        state = self._state
+        # The bit only says "may be ready": ask the kernel, so that a full
+        # buffer is waited for (trio's wait_send_all_might_not_block contract).
+        if state.ready[WRITE] and _writable_now(self.fd):
+            await trio.lowlevel.checkpoint()
+            return
+        _blocked(state, WRITE)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        # The layer returns at once, with no checkpoint, when an edge already waits.
+        await current_layer().wait(self.fd, WRITE)
+        state.ready[WRITE] = True
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def send_eof(self) -> None:
+        try:
+            self._entry.sock.shutdown(_stdsocket.SHUT_WR)
+        except OSError as exc:
+            if self._entry.sock.fileno() < 0:
+                raise trio.ClosedResourceError("the socket is closed") from exc
+            # ENOTCONN: the peer reset the connection already; a FIN is moot
+            # (Node ignores it too), and the reset is reported by the reader.
+            if exc.errno != errno.ENOTCONN:
+                raise
+
+    def close(self) -> None:
+        _close_fd(self.fd)
+
+
+def _writable_now(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return bool(poller.poll(0))

@@ -1,0 +1,21 @@
+"""Streams: Node's ``net`` module (EdgerOS, IoT.js, Node.js) on trio.
+
+``Socket`` and ``Server`` are async context managers that own a nursery;
+listeners may be plain or ``async`` functions. See ``docs/net.md``.
+"""
+
+from __future__ import annotations
+
+from ._emitter import EventEmitter as EventEmitter
+from ._isip import is_ip as is_ip
+from ._isip import is_ipv4 as is_ipv4
+from ._isip import is_ipv6 as is_ipv6
+from ._net_connect import connect as connect
+from ._net_connect import create_connection as create_connection
+from ._net_errors import AddressInfo as AddressInfo
+from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
+from ._net_errors import ServerNotRunningError as ServerNotRunningError
+from ._net_errors import WriteAfterEndError as WriteAfterEndError
+from ._net_server import Server as Server
+from ._net_server import create_server as create_server
+from ._net_socket import Socket as Socket
