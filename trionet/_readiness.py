@@ -179,13 +179,12 @@ class Layer:
         states = [self._states.get(fd) or self._register(fd) for fd in fds]
         if _take_ready(states, want):
             return
-        if self._leader is None:
-            # About to lead: an edge may already wait in the epoll (a peer on
-            # this CPU answered while we ran), and one epoll_wait(0) is
-            # cheaper than sleeping for it through trio.
-            self._dispatch()
-            if _take_ready(states, want):
-                return
+        # An edge may already wait in the epoll (a peer on this CPU answered
+        # while we ran): one epoll_wait(0) is cheaper than sleeping for it,
+        # through trio as a leader or behind the leader as a follower.
+        self._dispatch()
+        if _take_ready(states, want):
+            return
         waiter = _Waiter(trio.lowlevel.current_task(), self)
         for state in states:
             if state.waiter[want] is not None:
