@@ -1,0 +1,66 @@
+"""The command line's arguments: one parser, with ``--help`` on every command."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["build_parser"]
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def build_parser(description: str | None) -> argparse.ArgumentParser:
+    """The ``trionet`` parser with its four commands."""
+    parser = argparse.ArgumentParser(prog="trionet", description=description)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("demo", help="show trionet's layers talking to each other on loopback")
+
+    serve = commands.add_parser("serve", help="listen and echo, discard or print what comes")
+    serve.add_argument("--host", default=None, help="address to listen on (default: all)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--port", type=_port, default=0, help="TCP port (default: any free one)")
+    where.add_argument("--unix", metavar="PATH", help="listen on a Unix-domain socket")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    serve.add_argument("--mode", choices=("echo", "discard", "print"), default="echo")
+    serve.add_argument(
+        "--subs", type=int, default=0, metavar="N", help="also serve from N sub-server tasks"
+    )
+
+    connect = commands.add_parser("connect", help="stdin to a connection, the connection to stdout")
+    connect.add_argument("host", nargs="?", help="host name or address")
+    connect.add_argument("port", nargs="?", type=_port, help="TCP port")
+    connect.add_argument("--unix", metavar="PATH", help="connect to a Unix-domain socket")
+    connect.add_argument("--tls", action="store_true", help="speak TLS, verifying the server")
+    connect.add_argument("--ca", metavar="FILE", help="PEM CA certificates to trust (with --tls)")
+    connect.add_argument("--timeout", type=_seconds, default=None, help="connect timeout, seconds")
+
+    bench = commands.add_parser("bench", help="load an echo server and measure it")
+    bench.add_argument("target", metavar="TARGET", help="the echo server, as HOST:PORT")
+    bench.add_argument("--connections", type=_positive, default=50, metavar="N")
+    bench.add_argument("--messages", type=_positive, default=2000, metavar="M")
+    bench.add_argument("--size", type=_positive, default=64, metavar="B")
+    bench.add_argument(
+        "--stream", type=float, default=0.0, metavar="MIB", help="stream MIB per connection"
+    )
+    return parser

@@ -1,0 +1,83 @@
+"""``trionet serve``: a net server that echoes, discards or prints what it gets."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from . import net
+from ._groups import open_nursery
+
+__all__ = ["serve"]
+
+
+def _handler(mode: str) -> Any:
+    def on_connection(sock: net.Socket) -> None:
+        if mode == "echo":
+            sock.on("data", sock.write)
+        elif mode == "print":
+            sock.on("data", _print_chunk)
+        else:
+            sock.on("data", _discard)
+        # Errors of a peer are the peer's business: log nothing on stderr.
+        sock.on("error", _discard)
+
+    return on_connection
+
+
+def _print_chunk(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+
+
+def _discard(*_: object) -> None:
+    """Drop the data (``--mode discard``), or a peer's error."""
+
+
+async def serve(
+    *,
+    host: str | None,
+    port: int,
+    unix: str | None,
+    mode: str,
+    tls: object = None,
+    subs: int = 0,
+) -> None:
+    """Listen until SIGINT or SIGTERM, then close cleanly.
+
+    Prints the address it listens on as its first line, so a script can
+    start it with ``--port 0`` and read the port.
+    """
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options["tls"] = tls
+    if subs:
+        options["subs"] = subs
+    async with open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            server = net.create_server(_handler(mode), **options)
+            async with server:
+                if unix is not None:
+                    await server.listen(path=unix)
+                else:
+                    await server.listen(port, host)
+                print(f"listening on {_where(server)}", flush=True)
+                nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)
+                await server.wait_closed()
+
+
+async def _stop_on_signal(signals: Any, scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
+
+
+def _where(server: net.Server) -> str:
+    address = server.address()
+    if isinstance(address, net.AddressInfo):
+        host = f"[{address.address}]" if ":" in address.address else address.address
+        return f"{host}:{address.port}"
+    return str(address)
