@@ -86,15 +86,20 @@ def connect(
             async), used instead of the system resolver.
         timeout: Idle timeout, as ``set_timeout``.
         connect_timeout: Seconds the lookup and connect may take (``trionet.Timeout``).
-        tls: Reserved for TLS (not available in this build).
+        tls: ``net.TlsOptions`` or an ``ssl.SSLContext``: speak TLS. The
+            certificate is verified, against ``tls.server_name`` or else
+            ``host`` (a ``path`` connection needs ``server_name`` or a
+            context without host-name checks); the handshake completes
+            before ``'connect'``, within ``connect_timeout``.
         allow_half_open: Stay writable after the peer's FIN until ``end()``.
         on_connect: A ``'connect'`` listener, called once.
         onread: ``{"buffer": bytearray | callable, "callback": fn(nread, buf)}``.
 
     Raises:
         TypeError, ValueError: a bad argument (at once).
-        OSError: when entered, the connection failed; ``trionet.Timeout``
-            when ``connect_timeout`` ran out.
+        OSError: when entered, the connection failed
+            (``ssl.SSLCertVerificationError``: the server's certificate did
+            not verify); ``trionet.Timeout`` when ``connect_timeout`` ran out.
     """
     options = check_options(
         port,

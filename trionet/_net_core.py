@@ -54,6 +54,7 @@ from ._fdtable import close as close_fd
 from ._net_transport import Transport
 
 if TYPE_CHECKING:
+    from ._net_tls import TlsSetup
     from ._ops import Buffer
 
 __all__ = ["CLOSED_MESSAGE", "LOGGER", "SocketCore", "call"]
@@ -116,6 +117,7 @@ class SocketCore(EventEmitter):
         "_timeout",
         "_timer_running",
         "_timer_scope",
+        "_tls",
         "_transport",
         "_user_closed",
         "_wake",
@@ -127,6 +129,7 @@ class SocketCore(EventEmitter):
         self._allow_half_open = allow_half_open
         self._high_water_mark = high_water_mark
         self._transport: Transport | None = None
+        self._tls: TlsSetup | None = None  # wrap the fd's transport in TLS when it arrives
         self._adopt_fd: int | None = None  # an fd given to us, not attached yet
         self._nursery: trio.Nursery | None = None
         self._server_owned = False
@@ -387,8 +390,11 @@ class SocketCore(EventEmitter):
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
-        # A bytearray or memoryview may change after write() returns: keep a copy.
-        queue.append((data if type(data) is bytes else bytes(data), callback))
+        if type(data) is not bytes and not (
+            isinstance(data, memoryview) and type(data.obj) is bytes
+        ):
+            data = bytes(data)  # the caller may change its buffer after write() returns
+        queue.append((data, callback))
         self._buffer_size += len(data)
         self._start_writer()
 

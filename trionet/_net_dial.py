@@ -28,11 +28,13 @@ from ._addr import ip_domain
 from ._checks import check_port, check_seconds
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._groups import open_nursery
+from ._net_tls import TlsSetup, client_setup
 from ._timeout import timeout_scope
 
 __all__ = [
     "ATTEMPT_DELAY",
     "ConnectOptions",
+    "check_callable",
     "check_onread",
     "check_options",
     "dial",
@@ -61,9 +63,11 @@ class ConnectOptions:
     connect_timeout: float | None
     on_connect: Callable[..., Any] | None
     onread: dict[str, Any] | None
+    tls: TlsSetup | None = None
 
 
-def _check_callable(name: str, value: object) -> None:
+def check_callable(name: str, value: object) -> None:
+    """``TypeError`` naming the argument unless ``value`` is ``None`` or callable."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable, not {type(value).__name__}")
 
@@ -103,8 +107,6 @@ def check_options(
     onread: object,
 ) -> ConnectOptions:
     """Validate the arguments of ``net.connect`` / ``Socket.connect``."""
-    if tls is not None:
-        raise NotImplementedError("tls= is not available yet in this build of trionet.net")
     checked_port: int | None = None
     if path is not None:
         if not isinstance(path, (str, os.PathLike)):
@@ -123,8 +125,8 @@ def check_options(
         raise ValueError(f"local_address must be a numeric IP address, got {local_address!r}")
     if local_port is not None:
         local_port = check_port(local_port, "local_port")
-    _check_callable("lookup", lookup)
-    _check_callable("on_connect", on_connect)
+    check_callable("lookup", lookup)
+    check_callable("on_connect", on_connect)
     return ConnectOptions(
         port=checked_port,
         host=host,
@@ -139,6 +141,7 @@ def check_options(
         ),
         on_connect=on_connect,  # type: ignore[arg-type]
         onread=check_onread(onread),
+        tls=client_setup(tls, host, path),
     )
 
 
@@ -252,12 +255,20 @@ async def _race(addresses: list[str], options: ConnectOptions) -> int:
         winners.append(fd)
         nursery.cancel_scope.cancel()
 
-    async with open_nursery() as nursery:
-        for address in addresses:
-            failed = trio.Event()
-            nursery.start_soon(attempt, address, failed, nursery)
-            with trio.move_on_after(ATTEMPT_DELAY):
-                await failed.wait()
+    try:
+        async with open_nursery() as nursery:
+            for address in addresses:
+                failed = trio.Event()
+                nursery.start_soon(attempt, address, failed, nursery)
+                with trio.move_on_after(ATTEMPT_DELAY):
+                    await failed.wait()
+    except BaseException:
+        # Cancelled from outside (or an attempt failed oddly) after a winner
+        # connected: the nursery's own cancel did not catch it, so the
+        # winner's fd is nobody's but ours.
+        for fd in winners:
+            fdb.close(fd)
+        raise
     if winners:
         return winners[0]
     raise errors[0]

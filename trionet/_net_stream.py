@@ -94,6 +94,8 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
                 await transport.wait_writable()
         finally:
             self._sending = False
+        if self._destroyed:  # closed while the queue was draining
+            await self._check_send()
 
     async def send_eof(self) -> None:
         """Flush the queue and send FIN; receiving goes on. Twice is a no-op.

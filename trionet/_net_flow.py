@@ -1,0 +1,216 @@
+"""Node's stream methods of ``net.Socket``: writing, and the reading modes.
+
+``write()`` never blocks. When nothing is queued and the socket is open,
+it offers the bytes to the kernel at once (the transport's ``try_send``,
+as Node's ``writeGeneric`` does) and queues only what the kernel did not
+take; the writer task of :mod:`trionet._net_core` sends the queue. A
+chunk with a callback always goes through the queue, because its callback
+runs in the writer task. ``end()`` and ``drain()`` are built on the same
+queue.
+
+Reading is push (the socket *flows*, and the reader task emits
+``'data'``) or pull (``receive_some``, in :mod:`trionet._net_stream`). A
+socket starts neither: the first ``'data'`` listener, an ``onread``
+handler or ``resume()`` makes it flow (SPEC 8.12); ``pause()`` stops
+reading from the kernel.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._net_core import CLOSED_MESSAGE, OPEN, WriteCallback
+from ._net_dial import check_callable
+from ._net_errors import WriteAfterEndError
+from ._net_stream import StreamMethods
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._ops import Buffer
+
+__all__ = ["SocketFlow"]
+
+
+def _payload(data: object, encoding: object) -> Buffer:
+    if isinstance(data, str):
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
+        return data.encode(encoding)
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    if isinstance(data, memoryview):
+        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    raise TypeError(f"data must be bytes-like or str, not {type(data).__name__}")
+
+
+class SocketFlow(StreamMethods):
+    """``write``, ``end``, ``drain`` and the reading modes of a ``net.Socket`` (a mixin)."""
+
+    __slots__ = ()
+
+    # -- writing ------------------------------------------------------------
+
+    def write(
+        self,
+        data: bytes | bytearray | memoryview | str,
+        encoding: str = "utf-8",
+        callback: WriteCallback | None = None,
+    ) -> bool:
+        """Send ``data`` without blocking; ``False`` once ``buffer_size >= high_water_mark``.
+
+        What the kernel takes at once goes at once; the rest is queued for
+        the writer task, and ``'drain'`` follows a ``False`` once the queue
+        is empty. ``callback(err)`` runs (in the writer task) when this
+        chunk reached the kernel, with ``None``, or failed. Before the
+        connection is made, everything is queued.
+
+        Node equivalent: ``socket.write(data[, encoding][, callback])``.
+
+        Raises:
+            WriteAfterEndError: after ``end()``.
+            trio.ClosedResourceError: after the socket was destroyed.
+            TypeError: ``data`` is not bytes-like or ``str``.
+        """
+        check_callable("callback", callback)
+        payload = _payload(data, encoding)
+        self._check_writable()
+        size = len(payload)
+        self._bytes_written += size
+        if callback is None and self._queue is None and self._status == OPEN:
+            if not size:
+                return True
+            transport = self._transport
+            assert transport is not None
+            try:
+                sent = transport.try_send(payload)
+            except OSError:
+                sent = 0  # would block, or failed: the writer retries and reports
+            else:
+                self._touch()
+                if sent == size:
+                    return self._below_mark()
+            payload = memoryview(payload)[sent:]
+        self._enqueue(payload, callback)
+        return self._below_mark()
+
+    def _below_mark(self) -> bool:
+        """``write()``'s answer; a ``False`` promises a ``'drain'`` (Node's ``needDrain``)."""
+        if self._buffer_size < self._high_water_mark:
+            return True
+        self._need_drain = True
+        # Nothing may be queued (high_water_mark=0): the writer still emits it.
+        self._start_writer()
+        return False
+
+    def _check_writable(self) -> None:
+        if self._ended:
+            raise WriteAfterEndError("write after end(): the socket is no longer writable")
+        if self._destroyed:
+            if self._error is not None and not self._user_closed:
+                raise trio.BrokenResourceError("the connection failed") from self._error
+            raise trio.ClosedResourceError(CLOSED_MESSAGE)
+
+    def end(
+        self,
+        data: bytes | bytearray | memoryview | str | None = None,
+        encoding: str = "utf-8",
+        callback: Callable[[], Any] | None = None,
+    ) -> Self:
+        """Queue ``data``, then send FIN once the queue is flushed (``'finish'``).
+
+        ``callback`` becomes a ``'finish'`` listener. Twice, or after the
+        socket closed, it does nothing.
+
+        Node equivalent: ``socket.end([data[, encoding]][, callback])``.
+        """
+        check_callable("callback", callback)
+        if self._ended or self._destroyed:
+            return self
+        if data is not None:
+            self.write(data, encoding)
+        if callback is not None:
+            self.once("finish", callback)
+        self._end()
+        return self
+
+    async def drain(self) -> None:
+        """Wait until every queued byte has been handed to the kernel.
+
+        Raises:
+            trio.ClosedResourceError: the socket was destroyed with bytes still queued.
+        """
+        await trio.lowlevel.checkpoint()
+        await self._wait_idle()
+        if self._destroyed and self._buffer_size:
+            raise trio.ClosedResourceError("the socket was destroyed before the queue drained")
+
+    # -- reading ------------------------------------------------------------
+
+    def _added(self, event: str) -> None:
+        if event == "data" and self._flowing is None:
+            self._flowing = True
+            self._kick()
+
+    def _set_onread(self, onread: dict[str, Any]) -> None:
+        self._onread = (onread["buffer"], onread["callback"])
+        if self._flowing is None:
+            self._flowing = True
+            self._kick()
+
+    def pause(self) -> Self:
+        """Stop reading from the kernel (the peer feels TCP backpressure).
+
+        A read already waiting is abandoned; a chunk it had already taken is
+        kept and delivered first on ``resume()`` (or to ``receive_some``).
+
+        Node equivalent: ``socket.pause()``.
+        """
+        self._flowing = False
+        scope = self._read_scope
+        if self._in_read and scope is not None:
+            scope.cancel()
+        return self
+
+    def resume(self) -> Self:
+        """Read again (and flow even without a ``'data'`` listener, as Node).
+
+        Node equivalent: ``socket.resume()``.
+        """
+        if not self._destroyed:
+            self._flowing = True
+            self._kick()
+        return self
+
+    def is_paused(self) -> bool:
+        """Whether ``pause()`` was called more recently than ``resume()``.
+
+        Node equivalent: ``readable.isPaused()``.
+        """
+        return self._flowing is False
+
+    def set_encoding(self, encoding: str | None = "utf-8") -> Self:
+        """Emit ``'data'`` chunks as ``str``, decoded incrementally; ``None`` for bytes.
+
+        Invalid input becomes U+FFFD, as Node's decoder does.
+
+        Node equivalent: ``socket.setEncoding([encoding])``.
+
+        Raises:
+            ValueError: an unknown encoding.
+        """
+        if encoding is None:
+            self._decoder = None
+            return self
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a str or None, not {type(encoding).__name__}")
+        try:
+            factory = codecs.getincrementaldecoder(encoding)
+        except LookupError:
+            raise ValueError(f"encoding {encoding!r} is not known") from None
+        self._decoder = factory("replace")
+        return self
