@@ -33,7 +33,8 @@ def serve(sock: net.Socket) -> None:
 
 def sub_main(sub: net.Server) -> None:
     """What the EdgerOS sub-server module does: attach the listener."""
-    print("sub-server", sub.group_name, "is master:", sub.is_master())
+    # One write per line: the subs print from their own threads at once.
+    print(f"sub-server {sub.group_name} is master: {sub.is_master()}\n", end="")
     sub.on("connection", serve)
 
 

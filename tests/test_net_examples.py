@@ -16,7 +16,10 @@ import trio
 import trio.testing
 from test_examples import EXAMPLES, _run
 
-NET_EXAMPLES = sorted(path.name for path in EXAMPLES.glob("net_*.py"))
+# The multi-task examples (net_subs_*) are tested in test_net_subs.py.
+NET_EXAMPLES = sorted(
+    path.name for path in EXAMPLES.glob("net_*.py") if not path.name.startswith("net_subs_")
+)
 
 
 def _load(name: str) -> ModuleType:

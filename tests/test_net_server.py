@@ -148,8 +148,8 @@ async def test_listen_outside_the_block_and_bad_arguments(autojump_clock: MockCl
         assert not server.listening
     with pytest.raises(ValueError, match="max_connections"):
         net.create_server(max_connections=-1)
-    with pytest.raises(NotImplementedError):
-        net.create_server(subs=2)
+    with pytest.raises(ValueError, match="subs"):
+        net.create_server(subs=-1)
 
 
 async def test_close_stops_accepting_at_once_and_close_waits_for_connections(

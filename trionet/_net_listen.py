@@ -1,0 +1,123 @@
+"""Making a server's listening socket, and surviving accept errors.
+
+The fd-level half of ``net.Server.listen()`` (a TCP, Unix-domain or adopted
+listening fd) and of its accept loop (which errors to retry), kept apart
+from the server's life cycle in :mod:`trionet._net_server`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+import trio
+
+from . import _fd_basic as fdb
+from . import _fd_options as fdo
+from ._addr import SockAddr, ip_domain
+from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
+from ._fdtable import kind
+from ._net_core import LOGGER
+
+__all__ = [
+    "adopt_listener",
+    "drop_info",
+    "has_ipv6",
+    "local_address",
+    "survive",
+    "tcp_listener",
+    "unix_listener",
+]
+
+# Out of a resource that frees up as connections close: back off, retry.
+_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_CAPACITY_BACKOFF = 0.1
+# The connection died before we took it: nothing to do but take the next.
+_PEER_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ECONNRESET})
+
+
+async def survive(exc: OSError) -> None:
+    """An accept error: back off or go on; a real failure of ours is raised."""
+    if exc.errno in _CAPACITY_ERRNOS:
+        LOGGER.warning(
+            "accept: %s; retrying in %s s", errno.errorcode[exc.errno], _CAPACITY_BACKOFF
+        )
+        await trio.sleep(_CAPACITY_BACKOFF)
+    elif exc.errno not in _PEER_ERRNOS:
+        raise exc
+
+
+def drop_info(fd: int, remote: SockAddr | str) -> dict[str, object]:
+    local = fdb.sock_name(fd)
+    info: dict[str, object] = {}
+    if isinstance(local, SockAddr):
+        info.update(local_address=local.addr, local_port=local.port)
+    if isinstance(remote, SockAddr):
+        family = "IPv6" if remote.domain == AF_INET6 else "IPv4"
+        info.update(remote_address=remote.addr, remote_port=remote.port, remote_family=family)
+    return info
+
+
+async def local_address(host: str | None, port: int) -> tuple[int, str]:
+    """The family and numeric address to listen on."""
+    if host is None:
+        return (AF_INET6, "::") if has_ipv6() else (AF_INET, "0.0.0.0")
+    family = ip_domain(host)
+    if family is not None:
+        return family, host
+    infos = await trio.socket.getaddrinfo(host, port, type=SOCK_STREAM)
+    if not infos:
+        raise OSError(errno.EADDRNOTAVAIL, f"no address for {host!r}")
+    return int(infos[0][0]), str(infos[0][4][0])
+
+
+def has_ipv6() -> bool:
+    try:
+        fdb.close(fdb.socket(AF_INET6, SOCK_STREAM))
+    except OSError:
+        return False
+    return True
+
+
+def tcp_listener(family: int, address: tuple[str, int], backlog: int, ipv6_only: bool) -> int:
+    fd = fdb.socket(family, SOCK_STREAM)
+    try:
+        fdo.set_reuse_addr(fd, True)
+        if family == AF_INET6:
+            fdo.set_ipv6_only(fd, ipv6_only)
+        fdb.bind(fd, address)
+        fdb.listen(fd, backlog)
+    except BaseException:
+        fdb.close(fd)
+        raise
+    return fd
+
+
+def unix_listener(path: str, backlog: int, readable_all: bool, writable_all: bool) -> int:
+    fd = fdb.socket(AF_UNIX, SOCK_STREAM)
+    bound = False
+    try:
+        fdb.bind(fd, path)
+        bound = True
+        mode = (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) * readable_all | (
+            stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+        ) * writable_all
+        if mode:
+            os.chmod(path, os.stat(path).st_mode | mode)
+        fdb.listen(fd, backlog)
+    except BaseException:
+        fdb.close(fd)
+        if bound:
+            os.unlink(path)
+        raise
+    return fd
+
+
+def adopt_listener(fd: int, backlog: int) -> int:
+    _family, sock_type = kind(fd)
+    if sock_type != SOCK_STREAM:
+        raise ValueError(f"fd {fd} is not a stream socket")
+    if not fdb.is_listen(fd):
+        fdb.listen(fd, backlog)
+    return fd
