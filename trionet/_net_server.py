@@ -11,14 +11,15 @@ A peer's misbehaviour never stops the server: accept errors caused by the
 peer or by running out of fds are retried, and connection errors end only
 that connection. An exception from user code (a listener) is not caught:
 it takes the server's nursery down and comes out of its ``async with``.
+
+With ``subs=N`` the server is the master of a multi-task group: see
+:mod:`trionet._net_subs` for how connections reach the sub-servers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -28,27 +29,31 @@ import trio
 
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
-from . import _fd_options as fdo
-from ._addr import SockAddr, ip_domain
+from ._addr import SockAddr
 from ._checks import check_bool, check_int, check_port
-from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
+from ._constants import AF_INET6
 from ._emitter import EventEmitter
-from ._fdtable import kind
 from ._groups import open_nursery
-from ._net_core import LOGGER
 from ._net_errors import AddressInfo, ServerAlreadyListeningError, ServerNotRunningError
+from ._net_listen import (
+    adopt_listener,
+    drop_info,
+    local_address,
+    survive,
+    tcp_listener,
+    unix_listener,
+)
 from ._net_socket import Socket
+from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
+from ._net_tls import server_certificates, server_setup
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Server", "create_server"]
+    from ._mailbox import Mailbox
+    from ._tls_options import Pem
 
-# Out of a resource that frees up as connections close: back off, retry.
-_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_CAPACITY_BACKOFF = 0.1
-# The connection died before we took it: nothing to do but take the next.
-_PEER_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ECONNRESET})
+__all__ = ["Server", "create_server"]
 
 
 @final
@@ -68,12 +73,27 @@ class Server(EventEmitter):
         connection_listener: A ``'connection'`` listener.
         allow_half_open: Passed to each connection's ``Socket``.
         pause_on_connect: Connections start paused (``resume()`` to read).
-        tls: Reserved for TLS (not available in this build).
-        max_connections: More connections are accepted and closed at once (``'drop'``).
+        tls: ``net.TlsOptions`` or an ``ssl.SSLContext``: serve TLS (see
+            ``add_cert`` for more certificates). Each connection's handshake
+            runs in its own task before ``'connection'``; a failed one is
+            logged on the ``trionet.net`` logger, and one that takes more
+            than ``HANDSHAKE_TIMEOUT`` (120 s) fails.
+        max_connections: More connections are accepted and closed at once
+            (``'drop'``); on a master, counted over the whole group.
         high_water_mark: Passed to each connection's ``Socket``.
-        group: Reserved for the multi-task server (not available in this build).
-        subs: Reserved for the multi-task server; must be ``0`` here.
-        sub_main: Reserved for the multi-task server.
+        group: The group name (EdgerOS); ``'server'`` by default.
+        subs: How many sub-servers (EdgerOS multi-task mode), each a
+            :mod:`trionet.task` task; ``0``: a single-task server.
+        sub_main: Runs in each sub task with its sub-server (sync or async):
+            a callable or an importable ``"module:function"``. Without it
+            ``connection_listener`` serves in the subs too. Unused when
+            ``subs=0``.
+
+    Raises:
+        TypeError: an argument has the wrong type (``sub_main`` neither
+            callable nor a ``str``; ``group`` not a ``str``...).
+        ValueError: a bad value (``subs`` negative, ``sub_main`` not
+            importable, ``group`` empty...).
     """
 
     __slots__ = (
@@ -82,14 +102,20 @@ class Server(EventEmitter):
         "_close_event",
         "_connections",
         "_emptied",
+        "_group",
+        "_group_name",
         "_high_water_mark",
+        "_index",
         "_listener",
         "_max_connections",
         "_nursery",
         "_nursery_cm",
         "_path",
         "_pause_on_connect",
+        "_receiving",
         "_refed",
+        "_sni",
+        "_tls",
     )
 
     def __init__(
@@ -111,10 +137,24 @@ class Server(EventEmitter):
         self._high_water_mark = check_int("high_water_mark", high_water_mark, 0, 2**62)
         self._max_connections = _check_max_connections(max_connections)
         check_int("subs", subs, 0, 1024)
-        if tls is not None:
-            raise NotImplementedError("tls= is not available yet in this build of trionet.net")
-        if subs or group is not None or sub_main is not None:
-            raise NotImplementedError("multi-task servers (subs=) are not available yet")
+        group_name = check_group(group)
+        checked_sub_main = check_sub_main(sub_main)
+        self._sni = server_certificates(tls)
+        self._tls = None if self._sni is None else server_setup(self._sni)
+        self._group: Group | None = None
+        if subs:
+            options = {
+                "allow_half_open": allow_half_open,
+                "pause_on_connect": pause_on_connect,
+                "high_water_mark": high_water_mark,
+                "tls": self._sni,  # shared: add_cert on the master serves the subs too
+            }
+            self._group = Group(
+                group_name, subs, checked_sub_main, connection_listener, options, Server._sub
+            )
+        self._group_name = (group_name, "master")
+        self._index = 0
+        self._receiving = False
         self._listener: int | None = None
         self._path: str | None = None
         self._nursery: trio.Nursery | None = None
@@ -133,8 +173,24 @@ class Server(EventEmitter):
         if self._nursery_cm is not None:
             raise RuntimeError("a net.Server can be entered only once")
         manager = self._nursery_cm = open_nursery()
-        self._nursery = await manager.__aenter__()
+        nursery = self._nursery = await manager.__aenter__()
+        if self._group is not None and self._index == 0:
+            try:
+                await nursery.start(run_subs, self._group)
+            except BaseException as exc:
+                await manager.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
+
+    @classmethod
+    def _sub(cls, group: Group, index: int) -> Server:
+        """Sub-server ``index`` of ``group``, made in its sub task."""
+        sub = cls(group.listener, **group.options)
+        sub._group = group
+        sub._group_name = (group.name, f"sub{index}")
+        sub._index = index
+        sub._receiving = True  # until its master stops it
+        return sub
 
     async def __aexit__(
         self,
@@ -142,11 +198,14 @@ class Server(EventEmitter):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if self.listening:
+        if self._listener is not None:
             self.close()
+        destroy = exc is not None or not self._refed
         for sock in list(self._connections):
-            if exc is not None or not self._refed or not sock._refed:
+            if destroy or not sock._refed:
                 sock.destroy()
+        if self._group is not None and self._index == 0:
+            self._group.stop(leaving=True, destroy=destroy)
         manager = self._nursery_cm
         assert manager is not None
         return bool(await manager.__aexit__(exc_type, exc, tb))
@@ -172,14 +231,22 @@ class Server(EventEmitter):
         where IPv6 exists, else on ``0.0.0.0``. ``path`` listens on a
         Unix-domain socket (unlinked by ``close()``; ``readable_all`` /
         ``writable_all`` open its permissions to everyone). ``fd`` takes a
-        bound stream socket, which the server then owns. ``exclusive``
-        matters only to multi-task servers. ``SO_REUSEADDR`` is on, as in Node.
+        bound stream socket, which the server then owns. ``exclusive`` is
+        accepted for Node's sake and changes nothing (a master never shares
+        its listening fd: it hands over accepted connections).
+        ``SO_REUSEADDR`` is on, as in Node.
+
+        On a sub-server (EdgerOS ``SUB`` mode) ``listen()`` binds nothing:
+        it emits ``'listening'`` and returns, since the sub takes its
+        connections from its master. It takes no address there.
 
         Node equivalent: ``server.listen()``.
 
         Raises:
             ServerAlreadyListeningError: it is listening already.
             OSError: binding failed (``EADDRINUSE``...); ``'error'`` is emitted too.
+            ValueError: an address given to a sub-server.
+            RuntimeError: a master whose sub-servers have ended (after ``close()``).
         """
         port = check_port(port)
         check_int("backlog", backlog, 0, 65535)
@@ -197,17 +264,24 @@ class Server(EventEmitter):
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError("enter the server first: async with net.create_server() as server")
+        if self._index:
+            if (port, host, path, fd) != (0, None, None, None):
+                raise ValueError("a sub-server takes no address: its master listens for it")
+            await self._emit("listening", ())
+            return self
         if self._listener is not None:
             raise ServerAlreadyListeningError("the server is already listening")
+        if self._group is not None and self._group.stopped:
+            raise RuntimeError("a closed multi-task server cannot listen again: its subs ended")
         try:
             if fd is not None:
-                listener = _adopt_listener(fd, backlog)
+                listener = adopt_listener(fd, backlog)
             elif path is not None:
                 unix_path = self._path = str(os.fspath(path))
-                listener = _unix_listener(unix_path, backlog, readable_all, writable_all)
+                listener = unix_listener(unix_path, backlog, readable_all, writable_all)
             else:
-                family, address = await _local_address(host, port)
-                listener = _tcp_listener(family, (address, port), backlog, ipv6_only)
+                family, address = await local_address(host, port)
+                listener = tcp_listener(family, (address, port), backlog, ipv6_only)
         except OSError as exc:
             self._path = None
             await self._emit("error", (exc,))
@@ -225,13 +299,20 @@ class Server(EventEmitter):
         ``callback`` becomes a ``'close'`` listener, once. A Unix-domain
         socket's path is unlinked.
 
+        On a master, the sub-servers stop too: each emits its own
+        ``'close'`` once its connections have closed, and the master's comes
+        after all of theirs.
+
         Node equivalent: ``server.close([callback])``.
 
         Raises:
             ServerNotRunningError: the server is not listening.
+            RuntimeError: a sub-server (it closes with its master).
         """
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._index:
+            raise RuntimeError("a sub-server closes with its master: close the master")
         listener = self._listener
         if listener is None:
             raise ServerNotRunningError("the server is not listening")
@@ -239,6 +320,8 @@ class Server(EventEmitter):
             self.once("close", callback)
         self._listener = None
         fdb.close(listener)
+        if self._group is not None:
+            self._group.stop(leaving=False)
         if self._path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
@@ -261,26 +344,73 @@ class Server(EventEmitter):
                 except trio.ClosedResourceError:
                     break
                 except OSError as exc:
-                    await _survive(exc)
+                    await survive(exc)
                     continue
-                await self._admit(fd, remote)
-            while self._connections:
-                emptied = self._emptied = self._emptied or trio.Event()
-                await emptied.wait()
+                await self._dispatch(fd, remote)
+            await self._drained()
+            if self._group is not None:
+                await self._group.ended.wait()
         finally:
             self._accepting -= 1
+        await self._emit_close(closed)
+
+    async def _serve_dispatched(self, inbox: Mailbox) -> None:
+        """A sub-server's accept loop: serve its master's handoffs until told to stop."""
+        group = self._group
+        assert group is not None
+        closed = self._close_event = trio.Event()
+        stopped = trio.Event()
+
+        def stop(msg: Stop) -> None:
+            self._receiving = False
+            stopped.set()
+            if msg.leaving:
+                destroy = msg.destroy or not self._refed
+                for sock in list(self._connections):
+                    if destroy or not sock._refed:
+                        sock.destroy()
+
+        group.sub_ready()
+        async with open_nursery() as nursery:
+            nursery.start_soon(take_dispatched, inbox, self._admit, stop)
+            await stopped.wait()
+            await self._drained()
+            nursery.cancel_scope.cancel()
+        await self._emit_close(closed)
+
+    async def _drained(self) -> None:
+        while self._connections:
+            emptied = self._emptied = self._emptied or trio.Event()
+            await emptied.wait()
+
+    async def _emit_close(self, closed: trio.Event) -> None:
         try:
             await self._emit("close", ())
         finally:
             closed.set()
 
-    async def _admit(self, fd: int, remote: SockAddr | str) -> None:
+    async def _dispatch(self, fd: int, remote: SockAddr | str) -> None:
+        """An accepted fd: drop it (``max_connections``), serve it, or hand it to a sub."""
         limit = self._max_connections
-        if limit is not None and len(self._connections) >= limit:
-            info = _drop_info(fd, remote)
+        if limit is not None and self.get_connections() >= limit:
+            info = drop_info(fd, remote)
             fdb.close(fd)
             await self._emit("drop", (info,))
             return
+        group = self._group
+        member = 0 if group is None else group.next_member()
+        if group is not None and member:
+            group.hand(member, fd, remote)
+        else:
+            await self._admit(fd, remote)
+
+    async def _admit(self, fd: int, remote: SockAddr | str) -> None:
+        """Wrap a connection in a ``Socket`` and serve it, in the task that serves it.
+
+        This runs on the receiving side of a handoff too (a sub-server), so
+        whatever is set up per connection (a TLS server context wrapping the
+        transport, and its handshake) belongs here or in ``_serve_one``.
+        """
         try:
             sock = Socket(
                 fd=fd, allow_half_open=self._allow_half_open, high_water_mark=self._high_water_mark
@@ -288,9 +418,11 @@ class Server(EventEmitter):
         except BaseException:
             fdb.close(fd)
             raise
+        sock._tls = self._tls  # the handshake runs in the connection's own task
         if self._pause_on_connect:
             sock.pause()
         self._connections.add(sock)
+        self._counted()
         nursery = self._nursery
         assert nursery is not None
         nursery.start_soon(self._serve_one, sock)
@@ -300,6 +432,7 @@ class Server(EventEmitter):
             await sock._serve(self._on_connection)
         finally:
             self._connections.discard(sock)
+            self._counted()
             if not self._connections and self._emptied is not None:
                 self._emptied.set()
                 self._emptied = None
@@ -307,12 +440,50 @@ class Server(EventEmitter):
     async def _on_connection(self, sock: Socket) -> None:
         await self._emit("connection", (sock,))
 
+    def _counted(self) -> None:
+        if self._group is not None:
+            self._group.count(self._index, len(self._connections))
+
+    def add_cert(
+        self,
+        name: str,
+        cert: Pem,
+        key: Pem,
+        ca: Pem | None = None,
+        passwd: str | bytes | None = None,
+    ) -> Self:
+        """Serve ``cert`` / ``key`` to TLS clients that ask for ``name`` (SNI); return the server.
+
+        Any time, also while listening; a later call for the same name
+        replaces the certificate. Names match without regard to case, and
+        ``*.example.com`` matches one label. A client asking for another
+        name, or none, gets the default certificate of ``tls=``. The
+        certificate shares the default's ``alpn``, ``verify`` and (unless
+        ``ca`` is given) ``ca``. On a multi-task server, call it on the
+        master: the subs share its certificates.
+
+        EdgerOS equivalent: ``server.addcert({name, cert, key, ca, passwd})``;
+        Node: ``server.addContext(hostname, context)``.
+
+        Raises:
+            RuntimeError: the server was made without ``tls=``.
+            TypeError, ValueError: a bad argument, or a certificate that
+                could not be loaded (the message names the argument).
+        """
+        if self._sni is None:
+            raise RuntimeError("add_cert needs a TLS server: create_server(..., tls=...)")
+        self._sni.add(name, cert, key, ca, passwd)
+        return self
+
     # -- state ----------------------------------------------------------------
 
     @property
     def listening(self) -> bool:
-        """Whether the server is listening. Node: ``server.listening``."""
-        return self._listener is not None
+        """Whether the server is listening (a sub-server: until its master stops it).
+
+        Node equivalent: ``server.listening``.
+        """
+        return self._listener is not None or self._receiving
 
     def address(self) -> AddressInfo | str | None:
         """The bound address, the path for Unix sockets, ``None`` when not listening.
@@ -328,13 +499,39 @@ class Server(EventEmitter):
         return local
 
     def port(self) -> int | None:
-        """The port listened on, ``None`` when not listening on TCP. EdgerOS: ``server.port()``."""
+        """The port listened on; ``None`` when not listening on TCP, and on a sub-server.
+
+        EdgerOS equivalent: ``server.port()``.
+        """
         address = self.address()
         return address.port if isinstance(address, AddressInfo) else None
 
     def get_connections(self) -> int:
-        """How many connections are open. Node: ``server.getConnections()``."""
+        """How many connections are open; on a master, in the whole group.
+
+        A sub-server counts its own. The master adds up what each member
+        last wrote into the group's shared table (see :mod:`trionet._net_subs`).
+
+        Node equivalent: ``server.getConnections()``.
+        """
+        if self._group is not None and self._index == 0:
+            return self._group.total()
         return len(self._connections)
+
+    def is_master(self) -> bool:
+        """Whether this is a master server (any server not made as a sub-server).
+
+        EdgerOS equivalent: ``server.isMaster()``.
+        """
+        return self._index == 0
+
+    @property
+    def group_name(self) -> tuple[str, str]:
+        """``(group, name)``: the name is ``'master'`` or ``'sub1'``, ``'sub2'``...
+
+        EdgerOS equivalent: ``server.groupName``.
+        """
+        return self._group_name
 
     @property
     def max_connections(self) -> int | None:
@@ -395,89 +592,3 @@ def _check_max_connections(value: object) -> int | None:
     if value is None:
         return None
     return check_int("max_connections", value, 0, 2**31 - 1)
-
-
-async def _survive(exc: OSError) -> None:
-    """An accept error: back off or go on; a real failure of ours is raised."""
-    if exc.errno in _CAPACITY_ERRNOS:
-        LOGGER.warning(
-            "accept: %s; retrying in %s s", errno.errorcode[exc.errno], _CAPACITY_BACKOFF
-        )
-        await trio.sleep(_CAPACITY_BACKOFF)
-    elif exc.errno not in _PEER_ERRNOS:
-        raise exc
-
-
-def _drop_info(fd: int, remote: SockAddr | str) -> dict[str, object]:
-    local = fdb.sock_name(fd)
-    info: dict[str, object] = {}
-    if isinstance(local, SockAddr):
-        info.update(local_address=local.addr, local_port=local.port)
-    if isinstance(remote, SockAddr):
-        family = "IPv6" if remote.domain == AF_INET6 else "IPv4"
-        info.update(remote_address=remote.addr, remote_port=remote.port, remote_family=family)
-    return info
-
-
-async def _local_address(host: str | None, port: int) -> tuple[int, str]:
-    """The family and numeric address to listen on."""
-    if host is None:
-        return (AF_INET6, "::") if _has_ipv6() else (AF_INET, "0.0.0.0")
-    family = ip_domain(host)
-    if family is not None:
-        return family, host
-    infos = await trio.socket.getaddrinfo(host, port, type=SOCK_STREAM)
-    if not infos:
-        raise OSError(errno.EADDRNOTAVAIL, f"no address for {host!r}")
-    return int(infos[0][0]), str(infos[0][4][0])
-
-
-def _has_ipv6() -> bool:
-    try:
-        fdb.close(fdb.socket(AF_INET6, SOCK_STREAM))
-    except OSError:
-        return False
-    return True
-
-
-def _tcp_listener(family: int, address: tuple[str, int], backlog: int, ipv6_only: bool) -> int:
-    fd = fdb.socket(family, SOCK_STREAM)
-    try:
-        fdo.set_reuse_addr(fd, True)
-        if family == AF_INET6:
-            fdo.set_ipv6_only(fd, ipv6_only)
-        fdb.bind(fd, address)
-        fdb.listen(fd, backlog)
-    except BaseException:
-        fdb.close(fd)
-        raise
-    return fd
-
-
-def _unix_listener(path: str, backlog: int, readable_all: bool, writable_all: bool) -> int:
-    fd = fdb.socket(AF_UNIX, SOCK_STREAM)
-    bound = False
-    try:
-        fdb.bind(fd, path)
-        bound = True
-        mode = (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) * readable_all | (
-            stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-        ) * writable_all
-        if mode:
-            os.chmod(path, os.stat(path).st_mode | mode)
-        fdb.listen(fd, backlog)
-    except BaseException:
-        fdb.close(fd)
-        if bound:
-            os.unlink(path)
-        raise
-    return fd
-
-
-def _adopt_listener(fd: int, backlog: int) -> int:
-    _family, sock_type = kind(fd)
-    if sock_type != SOCK_STREAM:
-        raise ValueError(f"fd {fd} is not a stream socket")
-    if not fdb.is_listen(fd):
-        fdb.listen(fd, backlog)
-    return fd

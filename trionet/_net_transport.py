@@ -3,8 +3,10 @@
 A ``Socket`` holds its state machine (events, queue, half-close) and asks
 its transport only to move bytes. :class:`FdTransport` moves them with the
 fd level's attempts (:mod:`trionet._ops`) run by its driver
-(:mod:`trionet._drive`), with no ``trio.SocketStream`` in between; a TLS
-transport over ``trio.SSLStream`` offers the same methods.
+(:mod:`trionet._drive`), with no ``trio.SocketStream`` in between. TLS is
+:class:`trionet._tls.TlsTransport`, which offers the same methods over an
+``FdTransport`` (an ``ssl.SSLObject`` between memory BIOs; see
+:mod:`trionet._net_tls` for how a socket gets one).
 
 ``try_send`` is what lets ``write()`` hand data to the kernel at once, as
 Node does: it makes the system call only when the readiness layer's bit

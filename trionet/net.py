@@ -19,3 +19,5 @@ from ._net_errors import WriteAfterEndError as WriteAfterEndError
 from ._net_server import Server as Server
 from ._net_server import create_server as create_server
 from ._net_socket import Socket as Socket
+from ._net_subs import create_sub_server as create_sub_server
+from ._tls_options import TlsOptions as TlsOptions

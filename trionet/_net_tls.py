@@ -1,0 +1,124 @@
+"""How ``net`` turns ``tls=`` into TLS sockets: checked settings, applied per connection.
+
+``tls=`` is checked, and its context built (files read), when
+``net.connect`` / ``Socket.connect`` / ``net.create_server`` is called,
+before anything connects (SPEC 8.11). The result is a :class:`TlsSetup`,
+which a ``Socket`` keeps and applies when its fd arrives: the fd's
+``FdTransport`` is wrapped in a :class:`~trionet._tls.TlsTransport`, and
+the socket runs the handshake itself before its first event (a client
+before ``'connect'``, a server connection before ``'connection'``), so
+its reader and writer only ever see a finished handshake.
+
+A server keeps a :class:`~trionet._tls_options.SniCertificates` (its
+default context, plus the ones ``add_cert`` adds); a multi-task server's
+subs share their master's, so ``add_cert`` on the master serves every sub.
+A server connection's handshake is bounded by :data:`HANDSHAKE_TIMEOUT`,
+so a client that connects and says nothing cannot hold a connection
+forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from socket import TCP_NODELAY
+
+from ._constants import AF_INET, AF_INET6, IPPROTO_TCP
+from ._fdtable import entry
+from ._net_transport import Transport
+from ._tls import TlsTransport
+from ._tls_options import SniCertificates, TlsOptions, client_context, server_context
+
+__all__ = ["HANDSHAKE_TIMEOUT", "TlsSetup", "client_setup", "server_certificates", "server_setup"]
+
+HANDSHAKE_TIMEOUT = 120.0
+"""Seconds a server connection's TLS handshake may take (Node's ``handshakeTimeout``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsSetup:
+    """What one side of a TLS connection needs: a context, its role, the name to check.
+
+    Attributes:
+        context: The ``ssl.SSLContext`` (on a server, the default one of its SNI table).
+        server_side: ``True`` on an accepted connection.
+        server_hostname: The name a client sends (SNI) and verifies; ``None`` on a server.
+        handshake_timeout: Seconds the handshake may take, or ``None`` (no limit of its own).
+    """
+
+    context: ssl.SSLContext
+    server_side: bool
+    server_hostname: str | None = None
+    handshake_timeout: float | None = None
+
+    def wrap(self, inner: Transport) -> TlsTransport:
+        """``inner`` wrapped in TLS (the result owns ``inner``); Nagle off on TCP.
+
+        The handshake is a ping-pong of small records, and Nagle's algorithm
+        holds a small record back until the previous one is acknowledged,
+        which the peer's delayed ACK puts off by up to 40 ms: trio's
+        ``SocketStream`` and asyncio turn it off for that reason. The writer
+        task already sends whole records; ``set_no_delay(False)`` turns it
+        back on.
+        """
+        sock = entry(inner.fd).sock
+        if sock.family in (AF_INET, AF_INET6):
+            sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+        return TlsTransport(
+            inner,
+            self.context,
+            server_side=self.server_side,
+            server_hostname=self.server_hostname,
+        )
+
+
+def client_setup(tls: object, host: str, path: str | None) -> TlsSetup | None:
+    """The client side of ``connect(..., tls=tls)``; ``None`` without ``tls``.
+
+    The name checked is ``tls.server_name``, else ``host``. A Unix-domain
+    connection (``path``) has no host to check: it needs ``server_name``,
+    or a context that does not check host names.
+
+    Raises:
+        TypeError: ``tls`` is neither ``TlsOptions`` nor ``ssl.SSLContext``.
+        ValueError: a certificate could not be loaded, or ``path`` with
+            nothing to check the certificate against.
+    """
+    if tls is None:
+        return None
+    if not isinstance(tls, (TlsOptions, ssl.SSLContext)):
+        kind = type(tls).__name__
+        raise TypeError(f"tls must be net.TlsOptions or ssl.SSLContext, not {kind}")
+    context = client_context(tls)
+    name = tls.server_name if isinstance(tls, TlsOptions) else None
+    if name is None and path is None:
+        name = host
+    if name is None and context.check_hostname:
+        raise ValueError(
+            "tls: a Unix-domain connection (path=) has no host name to verify; give "
+            "TlsOptions(server_name=...), or a context with check_hostname=False"
+        )
+    return TlsSetup(context, server_side=False, server_hostname=name)
+
+
+def server_certificates(tls: object) -> SniCertificates | None:
+    """The SNI table of ``create_server(tls=tls)``; ``None`` without ``tls``.
+
+    A ``SniCertificates`` is taken as it is: it is how a sub-server shares
+    its master's certificates.
+
+    Raises:
+        TypeError: ``tls`` is neither ``TlsOptions`` nor ``ssl.SSLContext``.
+        ValueError: no ``cert`` and ``key``, or they could not be loaded.
+    """
+    if tls is None or isinstance(tls, SniCertificates):
+        return tls
+    if not isinstance(tls, (TlsOptions, ssl.SSLContext)):
+        kind = type(tls).__name__
+        raise TypeError(f"tls must be net.TlsOptions or ssl.SSLContext, not {kind}")
+    return SniCertificates(server_context(tls), tls if isinstance(tls, TlsOptions) else None)
+
+
+def server_setup(certificates: SniCertificates) -> TlsSetup:
+    """The server side of every connection a server with ``certificates`` accepts."""
+    return TlsSetup(certificates.default, server_side=True, handshake_timeout=HANDSHAKE_TIMEOUT)
