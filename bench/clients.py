@@ -2,7 +2,9 @@
 
 Usage: ``python bench/clients.py KIND PORT MESSAGES SIZE``; prints
 ``RESULT rtt_per_s=<float> cpu_us_per_rt=<float>``. Each client opens one
-connection and does MESSAGES round trips of SIZE bytes. The ``compat``,
+connection and does MESSAGES round trips of SIZE bytes. ``net`` is a
+``trionet.net`` client driven by its ``'data'`` listener (Node style),
+``net-pull`` one that pulls with ``receive_some``. The ``compat``,
 ``compat-tcp`` and ``stdlib`` clients are synchronous:
 ``trionet.compat.socket`` calls and ``trionet.compat.tcp.Tcp`` methods, each
 with a ``timeout``, and a blocking stdlib socket with ``settimeout``.
@@ -21,6 +23,7 @@ import trio
 from trionet.compat import socket as sync_fd
 from trionet.compat.tcp import Tcp as SyncTcp
 
+from trionet import net
 from trionet import socket as fd
 from trionet.tcp import Tcp
 
@@ -59,6 +62,39 @@ async def tcp_client(port: int, messages: int, size: int) -> None:
     async with await Tcp.create_client(("127.0.0.1", port)) as conn:
         conn.set_no_delay(True)
         await _pingpong(conn.send_all, partial(conn.recv, 65536), messages, size)
+
+
+async def net_client(port: int, messages: int, size: int) -> None:
+    """Node's way: each echoed message, counted in the ``'data'`` listener, sends the next."""
+    payload = b"x" * size
+    done = trio.Event()
+    got, left = 0, messages
+
+    async with net.connect(port, "127.0.0.1") as sock:
+        sock.set_no_delay(True)
+
+        def on_data(chunk: bytes) -> None:
+            nonlocal got, left
+            got += len(chunk)
+            if got < size:
+                return
+            got, left = 0, left - 1
+            if left:
+                sock.write(payload)
+            else:
+                done.set()
+
+        sock.on("data", on_data)
+        start = _clock()
+        sock.write(payload)
+        await done.wait()
+        _report(start, messages)
+
+
+async def net_pull_client(port: int, messages: int, size: int) -> None:
+    async with net.connect(port, "127.0.0.1") as sock:
+        sock.set_no_delay(True)
+        await _pingpong(sock.send_all, partial(sock.receive_some, 65536), messages, size)
 
 
 async def trio_client(port: int, messages: int, size: int) -> None:
@@ -137,6 +173,10 @@ def main() -> None:
         trio.run(trionet_client, port, messages, size)
     elif kind == "trionet-tcp":
         trio.run(tcp_client, port, messages, size)
+    elif kind == "net":
+        trio.run(net_client, port, messages, size)
+    elif kind == "net-pull":
+        trio.run(net_pull_client, port, messages, size)
     elif kind == "trio":
         trio.run(trio_client, port, messages, size)
     elif kind == "asyncio":

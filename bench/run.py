@@ -1,7 +1,7 @@
 """trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
 
-Usage: ``python bench/run.py [--quick] [--rounds N] [--only compat]`` (or
-``nox -s bench``).
+Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net}]``
+(or ``nox -s bench``).
 
 Rows:
 
@@ -23,6 +23,16 @@ echo server on ``trionet.compat.socket`` and one on ``socket.socket``, and
 the client ping-pong for ``compat`` clients (``compat.socket`` calls and a
 ``compat.tcp.Tcp``, every call with a timeout) and a stdlib client with
 ``settimeout``. Ratios are then to the stdlib.
+
+``--only net`` runs only the rows of ``trionet.net`` (a ``'data'`` listener
+that writes each chunk back, and one that also pauses while ``write()``
+says the queue is full, as Node's ``pipe()`` does; clients driven by a
+``'data'`` listener and by ``receive_some``) beside raw trio and the fd and
+``Tcp`` levels: the server rows above, the server ping-pong with one
+connection (the load generator pinned to the server's CPU, as the client
+rows are), idle memory with 2,000 connections, and the client ping-pong;
+then whether the targets of the net layer are met. The full run ends with
+these rows.
 
 Every implementation runs the same workload in its own process, in rounds
 that interleave the implementations; each figure is the median over rounds.
@@ -52,6 +62,26 @@ COMPAT_KINDS = ("compat", "compat-tcp", "stdlib")
 COMPAT_CLIENT_FACTOR = 5
 TICK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNECTIONS = 1000
+NET_KINDS = ("net", "net-pipe", "trionet", "trionet-tcp", "trio")
+NET_CLIENT_KINDS = ("net", "net-pull", "trionet", "trionet-tcp", "trio")
+NET_COLUMNS = ("net", "net-pipe", "net-pull", "trionet", "trionet-tcp", "trio")
+NET_IDLE_CONNECTIONS = 2000
+# A single connection runs fast; more round trips steady its figure.
+SINGLE_FACTOR = 5
+# The net layer's targets: (row, least ratio to raw trio; for memory, trio / net).
+NET_TARGETS = (
+    ("server ping-pong rt/s", 1.4),
+    ("server 1-conn rt/s", 1.0),
+    ("server stream MiB/s", 1.3),
+    ("client ping-pong rt/s", 1.0),
+    ("idle KiB/conn", 1 / 1.5),
+)
+LOWER_IS_BETTER = (
+    "server CPU us/rt",
+    "server 1-conn CPU us/rt",
+    "client CPU us/rt",
+    "idle KiB/conn",
+)
 
 
 def _build(source: Path, name: str) -> Path | None:
@@ -70,6 +100,11 @@ def _pinned(command: list[str], cpu: int | None) -> list[str]:
     if cpu is None:
         return command
     return ["taskset", "-c", str(cpu), *command]
+
+
+def _load() -> str:
+    """The 1, 5 and 15-minute load averages: other work on the machine makes figures noisy."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _parse(line: str) -> dict[str, float]:
@@ -127,8 +162,10 @@ class Bench:
         self.results: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         self.connects: dict[str, list[float]] = defaultdict(list)
 
-    def _loadgen(self, *args: object) -> dict[str, float]:
-        command = _pinned([*self.loadgen, *map(str, args)], self.load_cpu)
+    def _loadgen(self, *args: object, same_cpu: bool = False) -> dict[str, float]:
+        """Run the load generator on its CPU, or with ``same_cpu`` on the server's."""
+        cpu = self.server_cpu if same_cpu else self.load_cpu
+        command = _pinned([*self.loadgen, *map(str, args)], cpu)
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
         return _result(done.stdout)
 
@@ -136,7 +173,8 @@ class Bench:
         command = [sys.executable, str(HERE / "servers.py"), kind, "0"]
         return Server(_pinned(command, self.server_cpu))
 
-    def server_round(self, kind: str) -> None:
+    def server_round(self, kind: str, single: bool = False) -> None:
+        """50 connections ping-pong, then (if ``single``) one, then a stream."""
         conns, msgs = 50, self.args.messages
         server = self._server(kind)
         try:
@@ -146,17 +184,28 @@ class Bench:
             cpu = server.cpu_seconds() - before
             self.results["server ping-pong rt/s"][kind].append(ping["rtt_per_s"])
             self.results["server CPU us/rt"][kind].append(cpu / (conns * msgs) * 1e6)
+            if single:
+                self._single_connection(kind, server)
             stream = self._loadgen("stream", "127.0.0.1", server.port, self.args.stream_mib, 65536)
             self.results["server stream MiB/s"][kind].append(stream["mib_per_s"])
         finally:
             server.stop()
 
-    def idle_memory(self, kind: str) -> None:
+    def _single_connection(self, kind: str, server: Server) -> None:
+        """One connection ping-pong; the load generator shares the server's CPU (CPU cost only)."""
+        msgs = self.args.messages * SINGLE_FACTOR
+        before = server.cpu_seconds()
+        ping = self._loadgen("pingpong", "127.0.0.1", server.port, 1, msgs, 64, same_cpu=True)
+        cpu = server.cpu_seconds() - before
+        self.results["server 1-conn rt/s"][kind].append(ping["rtt_per_s"])
+        self.results["server 1-conn CPU us/rt"][kind].append(cpu / msgs * 1e6)
+
+    def idle_memory(self, kind: str, connections: int = IDLE_CONNECTIONS) -> None:
         server = self._server(kind)
         try:
             self._loadgen("pingpong", "127.0.0.1", server.port, 10, 10, 64)
             base = server.rss_bytes()
-            command = [*self.loadgen, "idle", "127.0.0.1", str(server.port), str(IDLE_CONNECTIONS)]
+            command = [*self.loadgen, "idle", "127.0.0.1", str(server.port), str(connections)]
             holder = subprocess.Popen(
                 _pinned([*command, "3"], self.load_cpu), stdout=subprocess.PIPE, text=True
             )
@@ -165,7 +214,7 @@ class Bench:
                 if line.startswith("READY"):
                     time.sleep(0.5)
                     grown = server.rss_bytes() - base
-                    self.results["idle KiB/conn"][kind].append(grown / IDLE_CONNECTIONS / 1024)
+                    self.results["idle KiB/conn"][kind].append(grown / connections / 1024)
                     break
             holder.wait(timeout=60)
         finally:
@@ -215,6 +264,41 @@ class Bench:
             echo.stop()
         self._table(COMPAT_KINDS, "stdlib", ("compat", "compat-tcp"))
 
+    def run_net(self) -> None:
+        """trionet.net beside raw trio and the fd and Tcp levels, rounds interleaved."""
+        print("\nnet rows: trionet.net beside raw trio, the fd level and Tcp")
+        self._header()
+        print(f"idle memory: {NET_IDLE_CONNECTIONS:,} connections; load: {_load()}")
+        for round_number in range(self.args.rounds):
+            for kind in NET_KINDS:
+                self.server_round(kind, single=True)
+                self.idle_memory(kind, NET_IDLE_CONNECTIONS)
+            print(f"  net server round {round_number + 1} done", flush=True)
+        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        try:
+            for _ in range(self.args.rounds):
+                for kind in NET_CLIENT_KINDS:
+                    self.client_round(kind, echo.port, SINGLE_FACTOR)
+        finally:
+            echo.stop()
+        self._table(NET_COLUMNS, "trio", NET_COLUMNS[:-1])
+        print(f"load at the end: {_load()}")
+        self._targets()
+
+    def _targets(self) -> None:
+        """Whether net meets its targets, each a least ratio to raw trio."""
+        print("\nnet targets (ratio to trio; for memory trio / net):")
+        for row, least in NET_TARGETS:
+            net, trio = (statistics.median(self.results[row][kind]) for kind in ("net", "trio"))
+            ratio = trio / net if row in LOWER_IS_BETTER else net / trio
+            verdict = "met" if ratio >= least else "MISSED"
+            rounds = " / ".join(
+                ", ".join(f"{value:,.1f}" for value in self.results[row][kind])
+                for kind in ("net", "trio")
+            )
+            print(f"  {row:<24} {ratio:5.2f}x  (target >= {least:.2f}x)  {verdict:<6}  {rounds}")
+        print("  (last column: each round's figure, net / trio)")
+
     def run(self) -> None:
         self._header()
         for round_number in range(self.args.rounds):
@@ -235,9 +319,8 @@ class Bench:
 
     def _table(self, kinds: tuple[str, ...], base: str, compared: tuple[str, ...]) -> None:
         """The medians of every row, and each of ``compared`` as a ratio to ``base``."""
-        lower_is_better = ("server CPU us/rt", "client CPU us/rt", "idle KiB/conn")
         print()
-        short = {"trionet": "fd", "trionet-tcp": "tcp"}
+        short = {"trionet": "fd", "trionet-tcp": "tcp", "net-pull": "pull", "net-pipe": "pipe"}
         heads = [f"{short.get(kind, kind)}/{base}" for kind in compared]
         width = max(map(len, heads)) + 2
         print(
@@ -250,7 +333,7 @@ class Bench:
             medians = {kind: statistics.median(values) for kind, values in by_kind.items()}
             cells = "".join(f"{medians.get(kind, math.nan):>13,.1f}" for kind in kinds)
             ratios = [medians.get(kind, math.nan) / medians[base] for kind in compared]
-            if row in lower_is_better:
+            if row in LOWER_IS_BETTER:
                 ratios = [1 / ratio for ratio in ratios]
             shown = "".join(f"{ratio:>{width - 1}.2f}x" for ratio in ratios)
             print(f"{row:<24}{cells}{shown}".replace("nanx", "   -").replace("nan", "  -"))
@@ -273,7 +356,9 @@ def main() -> None:
     parser.add_argument("--connects", type=int, default=5000, help="connections per rate run")
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
-        "--only", choices=["compat"], help="compat: only the sync API beside the stdlib"
+        "--only",
+        choices=["compat", "net"],
+        help="compat: only the sync API beside the stdlib; net: only the trionet.net rows",
     )
     args = parser.parse_args()
     if args.quick:
@@ -281,8 +366,11 @@ def main() -> None:
     bench = Bench(args)
     if args.only == "compat":
         bench.run_compat()
+    elif args.only == "net":
+        bench.run_net()
     else:
         bench.run()
+        Bench(args).run_net()
 
 
 if __name__ == "__main__":

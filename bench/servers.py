@@ -2,7 +2,10 @@
 
 Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``
 (the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trionet-handoff`` (the
-root accepts, two worker tasks serve), ``trio``, ``asyncio``, and the
+root accepts, two worker tasks serve), ``net`` (``trionet.net``: a
+``'data'`` listener that writes each chunk back), ``net-pipe`` (the same
+with Node's ``pipe()`` backpressure: pause when ``write()`` returns
+``False``, resume on ``'drain'``), ``trio``, ``asyncio``, and the
 thread-per-connection servers ``compat`` (``trionet.compat.socket``) and
 ``stdlib`` (blocking ``socket.socket``). Prints ``READY <port>`` once
 listening and serves until killed. Every server reads up to 64 KiB and
@@ -13,19 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import resource
 import socket
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import trio
 from trionet.compat import socket as sync_fd
 
+from trionet import net, task
 from trionet import socket as fd
-from trionet import task
 from trionet.tcp import Tcp
 
 CHUNK = 65536
+# Enough descriptors for the idle-memory rows (2,000 connections) with room to spare.
+MIN_FDS = 8192
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MIN_FDS if hard == resource.RLIM_INFINITY else min(MIN_FDS, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 async def trionet_server(port: int) -> None:
@@ -102,6 +116,30 @@ async def handoff_server(port: int) -> None:
 
         print("READY", server.sock_name().port, flush=True)
         await server.serve(hand_over)
+
+
+def _write_or_pause(sock: net.Socket, chunk: bytes) -> None:
+    if not sock.write(chunk):
+        sock.pause()
+
+
+async def net_server(port: int, pipe: bool = False) -> None:
+    """Node's echo server: ``c.on('data', c.write)``, or with ``pipe`` as ``c.pipe(c)`` does."""
+
+    def on_connection(sock: net.Socket) -> None:
+        sock.set_no_delay(True)
+        # The other servers drop a connection reset silently; so does this one.
+        sock.on("error", lambda _exc: None)
+        if pipe:
+            sock.on("data", partial(_write_or_pause, sock))
+            sock.on("drain", sock.resume)
+        else:
+            sock.on("data", sock.write)
+
+    async with net.create_server(on_connection) as server:
+        await server.listen(port, "127.0.0.1", backlog=1024)
+        print("READY", server.port(), flush=True)
+        await server.wait_closed()
 
 
 async def trio_server(port: int) -> None:
@@ -188,12 +226,17 @@ def stdlib_server(port: int) -> None:
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
+    _raise_fd_limit()
     if kind == "trionet":
         trio.run(trionet_server, port)
     elif kind == "trionet-tcp":
         trio.run(tcp_server, port)
     elif kind == "trionet-handoff":
         trio.run(handoff_server, port)
+    elif kind == "net":
+        trio.run(net_server, port)
+    elif kind == "net-pipe":
+        trio.run(net_server, port, True)
     elif kind == "trio":
         trio.run(trio_server, port)
     elif kind == "asyncio":
