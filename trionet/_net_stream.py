@@ -31,6 +31,22 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
         error.__cause__ = self._error
         return error
 
+    def _stream_error(self, exc: Exception) -> BaseException:
+        """What a stream method raises for ``exc``, in trio's vocabulary.
+
+        Our own close stays ``ClosedResourceError``; a close that the
+        connection's failure caused, or the failure itself, is the peer's
+        doing: ``BrokenResourceError`` (caused by the connection error).
+        """
+        if isinstance(exc, trio.ClosedResourceError):
+            if self._error is not None and not self._user_closed:
+                return self._broken()
+            return exc
+        self._destroy(exc, reported=True)
+        broken = self._broken()
+        broken.__cause__ = exc
+        return broken
+
     async def _check_send(self) -> None:
         """Raise (after a checkpoint) unless sending is possible."""
         if self._sending:
@@ -65,13 +81,8 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
                 self._bytes_written += sent
                 self._touch()
                 view = view[sent:]
-        except trio.ClosedResourceError:
-            if self._error is not None and not self._user_closed:
-                raise self._broken()  # noqa: B904 - its cause is the connection error
-            raise
-        except OSError as exc:
-            self._destroy(exc, reported=True)
-            raise self._broken() from exc
+        except (trio.ClosedResourceError, OSError) as exc:
+            raise self._stream_error(exc)  # noqa: B904 - the cause is set there
         finally:
             self._sending = False
         await trio.lowlevel.checkpoint()
@@ -160,13 +171,8 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
             transport = self._transport
             assert transport is not None
             data = await transport.receive(size)
-        except trio.ClosedResourceError:
-            if self._error is not None and not self._user_closed:
-                raise self._broken()  # noqa: B904 - its cause is the connection error
-            raise
-        except OSError as exc:
-            self._destroy(exc, reported=True)
-            raise self._broken() from exc
+        except (trio.ClosedResourceError, OSError) as exc:
+            raise self._stream_error(exc)  # noqa: B904 - the cause is set there
         finally:
             self._receiving = False
             self._kick()
