@@ -175,7 +175,10 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
             raise self._stream_error(exc)  # noqa: B904 - the cause is set there
         finally:
             self._receiving = False
-            self._kick()
+            # Only a flowing reader waits for a pull to end; waking one that
+            # is not flowing would cost a task switch per message for nothing.
+            if self._flowing:
+                self._kick()
         await trio.lowlevel.cancel_shielded_checkpoint()
         if not data:
             await self._got_eof()
