@@ -20,6 +20,7 @@ from ._cli_bench import Load, Report, bench, plain_progress
 from ._cli_connect import connect
 from ._cli_serve import serve
 from ._demo import demo
+from ._tls_options import TlsOptions, client_context, server_context
 
 __all__ = ["main"]
 
@@ -55,7 +56,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     elif args.command == "connect":
         if args.unix is None and (args.host is None or args.port is None):
             parser.error("give HOST PORT, or --unix PATH")
-        tls = _client_tls(args)
+        tls = _client_tls(parser, args)
         trio.run(
             lambda: connect(
                 host=args.host, port=args.port, unix=args.unix, timeout=args.timeout, tls=tls
@@ -81,17 +82,20 @@ def _server_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ob
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_cert is None:
         return None
-    from .net import TlsOptions
+    # The context is built here, so a bad file is a usage error, not a traceback.
+    try:
+        return server_context(TlsOptions(cert=args.tls_cert, key=args.tls_key))
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
 
-    return TlsOptions(cert=args.tls_cert, key=args.tls_key)
 
-
-def _client_tls(args: argparse.Namespace) -> object:
+def _client_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> object:
     if not args.tls:
         return None
-    from .net import TlsOptions
-
-    return TlsOptions(ca=args.ca)
+    try:
+        return client_context(TlsOptions(ca=args.ca))
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
 
 
 def _target(parser: argparse.ArgumentParser, text: str) -> SockAddr:

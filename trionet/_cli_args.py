@@ -21,6 +21,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _mib(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of MiB, got {text}")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -44,7 +58,7 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     serve.add_argument("--mode", choices=("echo", "discard", "print"), default="echo")
     serve.add_argument(
-        "--subs", type=int, default=0, metavar="N", help="also serve from N sub-server tasks"
+        "--subs", type=_count, default=0, metavar="N", help="also serve from N sub-server tasks"
     )
 
     connect = commands.add_parser("connect", help="stdin to a connection, the connection to stdout")
@@ -57,10 +71,24 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="load an echo server and measure it")
     bench.add_argument("target", metavar="TARGET", help="the echo server, as HOST:PORT")
-    bench.add_argument("--connections", type=_positive, default=50, metavar="N")
-    bench.add_argument("--messages", type=_positive, default=2000, metavar="M")
-    bench.add_argument("--size", type=_positive, default=64, metavar="B")
     bench.add_argument(
-        "--stream", type=float, default=0.0, metavar="MIB", help="stream MIB per connection"
+        "--connections", type=_positive, default=50, metavar="N", help="connections (default 50)"
+    )
+    bench.add_argument(
+        "--messages",
+        type=_positive,
+        default=2000,
+        metavar="M",
+        help="round trips per connection (default 2000)",
+    )
+    bench.add_argument(
+        "--size", type=_positive, default=64, metavar="B", help="message size, bytes (default 64)"
+    )
+    bench.add_argument(
+        "--stream",
+        type=_mib,
+        default=0.0,
+        metavar="MIB",
+        help="instead of ping-pong, stream MIB per connection and read the echo back",
     )
     return parser
