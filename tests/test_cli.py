@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 
 def _trionet(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +36,16 @@ def test_demo_runs_every_scene_and_exits_zero() -> None:
     assert "client got b'HANDED OVER'" in done.stdout
     assert "sync client got b'from a sync client' back" in done.stdout
     assert "sync client recv(timeout=0.2) raised Timeout" in done.stdout
+    events = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("client: ")]
+    assert events == ["'connect'", "'data'", "'finish'", "'end'", "'close'"]
+    assert "client: 'data' b'hello, net'" in done.stdout
+    assert "client: 'close' False" in done.stdout
+    assert "server: 'connection' from 127.0.0.1:" in done.stdout
+    for name in ("alpha.test", "beta.test"):
+        line = f"asking for {name}: got the {name} certificate (verified), encrypted=True"
+        assert line in done.stdout
+    assert "certificate is not valid for 'gamma.test'" in done.stdout
+    assert "distribution: root 2, server/sub1 2, server/sub2 2" in done.stdout
     assert done.stderr == ""
 
 
@@ -211,6 +222,9 @@ def test_every_command_has_help(command: str) -> None:
         (["connect", "--timeout", "-1", "h", "1"], "must be a number of seconds"),
         (["bench", "localhost"], "TARGET must be a numeric HOST:PORT"),
         (["bench", "127.0.0.1:1", "--connections", "0"], "must be at least 1"),
+        (["bench", "127.0.0.1:1", "--stream", "-1"], "must be a positive number of MiB"),
+        (["serve", "--subs", "-1"], "must be 0 or more"),
+        (["serve", "--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"], "no such file"),
     ],
 )
 def test_argument_errors_are_one_clear_line(args: list[str], message: str) -> None:
@@ -234,3 +248,23 @@ def _free_port() -> int:
     with stdsocket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_tls_serve_and_connect_verify_with_the_given_ca(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    pem = str(tmp_path / "server.pem")
+    server = _Server("--host", "127.0.0.1", "--tls-cert", pem, "--tls-key", pem)
+    try:
+        done = _connect(
+            "--tls", "--ca", str(tmp_path / "ca.pem"), "localhost", server.port, stdin="secret\n"
+        )
+        assert (done.returncode, done.stdout) == (0, "secret\n"), done.stderr
+        untrusted = _connect("--tls", "localhost", server.port, stdin="x")
+        assert untrusted.returncode == 1
+        assert untrusted.stderr.count("\n") == 1
+        assert "certificate verify failed" in untrusted.stderr
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ import trio.testing
 from . import socket as fd
 from . import task
 from ._addr import SockAddr
+from ._demo_net import multi_task, net_events, tls_sni
 from ._tcp import Tcp
 from ._timeout import Timeout
 from ._udp import Udp
@@ -146,10 +147,23 @@ async def sync_client(say: Say) -> None:
         tasks.cancel_scope.cancel()
 
 
+SCENES = (
+    fd_level,
+    tcp_echo,
+    udp_round_trip,
+    task_handoff,
+    sync_client,
+    net_events,
+    tls_sni,
+    multi_task,
+)
+
+SCENE_LIMIT = 10.0
+"""Seconds any one scene may take: a bug shows up as ``trio.TooSlowError``, not a hang."""
+
+
 async def demo(say: Say) -> None:
     """Run every scene in turn."""
-    await fd_level(say)
-    await tcp_echo(say)
-    await udp_round_trip(say)
-    await task_handoff(say)
-    await sync_client(say)
+    for scene in SCENES:
+        with trio.fail_after(SCENE_LIMIT):
+            await scene(say)
