@@ -3,6 +3,6 @@
 ``trionet.compat.socket``, ``.tcp``, ``.udp`` and ``.task`` offer the names
 and behaviour of their async twins; each blocking call blocks the calling
 thread, bounded by its ``timeout`` (seconds), and raises the same
-exceptions (:class:`trionet.Timeout` included). ``trionet.compat.iosched``
+exceptions (``trionet.Timeout`` included). ``trionet.compat.iosched``
 is JSRE's callback mode. See ``docs/compat.md``.
 """

@@ -1,7 +1,7 @@
 """The blocking calls of the fd level, synchronous.
 
-Each prepares the same :class:`trionet._calls.Call` as its async twin in
-:mod:`trionet.socket` and runs it with :func:`._wait.block`, which waits in
+Each prepares the same ``trionet._calls.Call`` as its async twin in
+``trionet.socket`` and runs it with ``._wait.block``, which waits in
 the calling thread. Arguments, errors and results are the async API's.
 """
 
@@ -25,7 +25,7 @@ __all__ = [
 
 
 def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | str]:
-    """Accept a connection; see :func:`trionet.socket.accept`.
+    """Accept a connection; see ``trionet.socket.accept``.
 
     JSRE equivalent: ``socket.accept(sockFd, remoteAddr, timeout)``.
 
@@ -37,7 +37,7 @@ def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | st
 
 
 def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
-    """Connect ``fd`` to ``addr``; see :func:`trionet.socket.connect`.
+    """Connect ``fd`` to ``addr``; see ``trionet.socket.connect``.
 
     JSRE equivalent: ``socket.connect(sockFd, remoteAddr, timeout)``.
 
@@ -48,7 +48,7 @@ def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
 
 
 def send(fd: int, data: object, *, timeout: float | None = None) -> int:
-    """Send once; return the bytes the kernel took. See :func:`trionet.socket.send`.
+    """Send once; return the bytes the kernel took. See ``trionet.socket.send``.
 
     JSRE equivalent: ``socket.send(sockFd, data, timeout)``.
     """
@@ -56,7 +56,7 @@ def send(fd: int, data: object, *, timeout: float | None = None) -> int:
 
 
 def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
-    """Send one datagram to ``addr``. See :func:`trionet.socket.sendto`.
+    """Send one datagram to ``addr``. See ``trionet.socket.sendto``.
 
     JSRE equivalent: ``socket.sendto(sockFd, remoteAddr, data, timeout)``.
     """
@@ -64,7 +64,7 @@ def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None)
 
 
 def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
-    """Receive up to ``max_bytes``; ``b""`` at end. See :func:`trionet.socket.recv`.
+    """Receive up to ``max_bytes``; ``b""`` at end. See ``trionet.socket.recv``.
 
     JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
     """
@@ -79,7 +79,7 @@ def recv_into(
     *,
     timeout: float | None = None,
 ) -> int:
-    """Receive into ``buffer[offset:offset + length]``. See :func:`trionet.socket.recv_into`.
+    """Receive into ``buffer[offset:offset + length]``. See ``trionet.socket.recv_into``.
 
     JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
     """
@@ -89,7 +89,7 @@ def recv_into(
 def recvfrom(
     fd: int, max_bytes: int = 65536, *, timeout: float | None = None
 ) -> tuple[bytes, SockAddr | str]:
-    """Receive one datagram and its sender. See :func:`trionet.socket.recvfrom`.
+    """Receive one datagram and its sender. See ``trionet.socket.recvfrom``.
 
     JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, ...)``.
     """
@@ -106,7 +106,7 @@ def recvfrom_into(
     *,
     timeout: float | None = None,
 ) -> tuple[int, SockAddr | str]:
-    """Receive one datagram into ``buffer``. See :func:`trionet.socket.recvfrom_into`.
+    """Receive one datagram into ``buffer``. See ``trionet.socket.recvfrom_into``.
 
     JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, offset, length, timeout)``.
     """

@@ -1,10 +1,10 @@
 """JSRE's ``iosched``: callbacks run when fds are ready, by ``poll()`` in the calling thread.
 
 Theory of operation. Each thread has its own scheduler (made on first
-use, dropped with the thread): the events it was given with :func:`add`,
+use, dropped with the thread): the events it was given with ``add``,
 a ``select.poll`` object holding, per fd, the union of what its events
 wait for, and the events that also expire (the private timers behind
-``Tcp.create_client(callback=..., timeout=...)``). :func:`poll` waits once,
+``Tcp.create_client(callback=..., timeout=...)``). ``poll`` waits once,
 in ``poll(2)``, for the first of: an fd ready, the nearest expiry, the
 caller's ``timeout``. It then runs, in order, the callbacks of the events
 found ready, then the expiry handlers of the timers that ran out. It is
@@ -57,7 +57,7 @@ _local = threading.local()
 class Event:
     """One readiness to wait for: ``callback(*args)`` runs when ``fd`` is ready for ``kind``.
 
-    Make one with :func:`event`; it waits once given to :func:`add`.
+    Make one with ``event``; it waits once given to ``add``.
 
     JSRE equivalent: the object ``iosched.event(type, fd, callback, ...)`` returns.
     """
@@ -88,9 +88,9 @@ def event(kind: int, fd: int, callback: Callable[..., object], *args: Any) -> Ev
     """An event that calls ``callback(*args)`` whenever ``fd`` is ready for ``kind``.
 
     Args:
-        kind: :data:`READ` or :data:`WRITE`.
+        kind: ``READ`` or ``WRITE``.
         fd: Any file descriptor ``poll(2)`` accepts (a socket, a pipe, ...).
-        callback: Called inside :func:`poll`; returning ``False`` removes the event.
+        callback: Called inside ``poll``; returning ``False`` removes the event.
         *args: Passed to ``callback``.
 
     JSRE equivalent: ``iosched.event(iosched.READ, fd, callback, undefined, arg)``.
@@ -251,7 +251,7 @@ def add(ev: Event) -> None:
     JSRE equivalent: ``iosched.add(event)``.
 
     Raises:
-        TypeError: ``ev`` is not an :class:`Event`.
+        TypeError: ``ev`` is not an ``Event``.
         RuntimeError: ``ev`` was added in another thread.
     """
     _scheduler().add(_check_event(ev))
@@ -266,7 +266,7 @@ def delete(ev: Event) -> None:
     JSRE equivalent: ``iosched.delete(event)``.
 
     Raises:
-        TypeError: ``ev`` is not an :class:`Event`.
+        TypeError: ``ev`` is not an ``Event``.
         RuntimeError: ``ev`` was added in another thread.
     """
     _scheduler().delete(_check_event(ev))
@@ -291,7 +291,7 @@ def poll(timeout: float | None = None) -> int:
 
 
 def forever() -> None:
-    """Run :func:`poll` until no event is left. JSRE equivalent: ``iosched.forever()``."""
+    """Run ``poll`` until no event is left. JSRE equivalent: ``iosched.forever()``."""
     scheduler = _scheduler()
     while scheduler.count:
         scheduler.poll(None)

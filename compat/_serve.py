@@ -11,7 +11,7 @@ A failing handler stops the accepting at once: it records its exception
 and signals the serving thread's wake-up fd, on which the blocked accept
 sleeps; the accept's attempt checks for a failure before it tries the
 system call, so the serving thread raises the handler's exception, bare.
-Retrying after running out of fds is :func:`trionet._tcp_base.accept_retry_delay`,
+Retrying after running out of fds is ``trionet._tcp_base.accept_retry_delay``,
 as in the async ``serve``.
 """
 

@@ -13,7 +13,7 @@ _Self = TypeVar("_Self", bound="SyncSocketObject")
 
 
 class SyncSocketObject(SocketObject):
-    """A :class:`~trionet._sockobj.SocketObject` that ``with`` closes on exit."""
+    """A ``trionet._sockobj.SocketObject`` that ``with`` closes on exit."""
 
     def __enter__(self: _Self) -> _Self:
         return self

@@ -1,11 +1,11 @@
-"""Tasks for sync scripts: the face of :mod:`trionet._taskcore` without ``async``.
+"""Tasks for sync scripts: the face of ``trionet._taskcore`` without ``async``.
 
 A task opened here is the same kind of task as one from
-:mod:`trionet.task`: same ids, same inboxes, same exception policy, and
+``trionet.task``: same ids, same inboxes, same exception policy, and
 messages and handoffs pass between sync and async tasks in both
 directions. Only the waiting differs. The parent leaves an ``open_task``
 block by joining the task's thread; a receiver blocks its own thread on its
-inbox's condition (:meth:`trionet._mailbox.Mailbox.get_sync`), woken
+inbox's condition (``trionet._mailbox.Mailbox.get_sync``), woken
 directly by the sender's thread — never through a trio portal.
 
 The root's inbox has no trio run to be bound to here: it is held open while
@@ -32,9 +32,9 @@ T = TypeVar("T")
 
 @final
 class Task(Handle[T]):
-    """The handle of a task, from :func:`open_task` or :func:`current`.
+    """The handle of a task, from ``open_task`` or ``current``.
 
-    The same task as :class:`trionet.task.Task` describes, with blocking
+    The same task as ``trionet.task.Task`` describes, with blocking
     methods.
 
     Attributes:
@@ -104,7 +104,7 @@ def send(to_id: int, msg: object) -> None:
     """Send ``msg`` (any Python object, passed by reference) to task ``to_id``.
 
     Never blocks: inboxes have no limit. Messages from one sender arrive in
-    the order sent. See :func:`trionet.task.send`.
+    the order sent. See ``trionet.task.send``.
 
     JSRE equivalent: ``Task.send(id, msg)``.
 
@@ -168,7 +168,7 @@ def open_task(
     JSRE equivalent: ``new Task(file)``.
 
     Returns:
-        A context manager yielding the :class:`Task` handle.
+        A context manager yielding the ``Task`` handle.
 
     Raises:
         TypeError: ``main`` is not callable, or ``name`` is not a ``str``.

@@ -1,9 +1,9 @@
 """``Tcp`` for sync code: JSRE's ``tcp`` object, each call blocking the calling thread.
 
-The constructors and options are :class:`trionet._tcp_base.TcpBase`'s, the
+The constructors and options are ``trionet._tcp_base.TcpBase``'s, the
 same code as the async ``trionet.tcp.Tcp``; this class adds the blocking
-calls, each the async call's :class:`trionet._calls.Call` run by
-:func:`._wait.block`, and JSRE's callback mode on :mod:`._iosched`:
+calls, each the async call's ``trionet._calls.Call`` run by
+``._wait.block``, and JSRE's callback mode on ``._iosched``:
 
 - ``create_client(addr, callback=fn)`` returns at once with the ``Tcp``
   being connected; inside ``iosched.poll()`` it calls ``fn(tcp, remote)``
@@ -40,7 +40,7 @@ from ._wait import Deadline, block
 __all__ = ["AcceptCallback", "ConnectCallback", "Handler", "Tcp"]
 
 Handler = Callable[["Tcp", SockAddr], object]
-"""``handler(tcp, remote)`` of :meth:`Tcp.serve`, run in a thread of its own."""
+"""``handler(tcp, remote)`` of ``Tcp.serve``, run in a thread of its own."""
 
 AcceptCallback = Callable[["Tcp", SockAddr], object]
 """``fn(new_tcp, remote)``; returning ``False`` stops accepting."""
@@ -53,8 +53,8 @@ ConnectCallback = Callable[["Tcp | None", "SockAddr | None"], object]
 class Tcp(TcpBase, SyncSocketObject):
     """A TCP socket, blocking: a listener or a connection, owning one fd.
 
-    Create one with :meth:`create_server`, :meth:`create_client` or
-    :meth:`create_by_fd`; ``with`` (or :meth:`close`) closes it. Closing it
+    Create one with ``create_server``, ``create_client`` or
+    ``create_by_fd``; ``with`` (or ``close``) closes it. Closing it
     from another thread wakes a call blocked on it with
     ``trio.ClosedResourceError``.
 
@@ -151,7 +151,7 @@ class Tcp(TcpBase, SyncSocketObject):
         ``trio.ClosedResourceError``) comes out bare.
 
         JSRE equivalent: ``tcp.accept(callback)``, with a thread per
-        connection; :meth:`accept` with ``callback`` is the single-threaded form.
+        connection; ``accept`` with ``callback`` is the single-threaded form.
         """
         serve(self, handler)
 

@@ -1,7 +1,7 @@
 """``Udp`` for sync code: a UDP object whose calls block the calling thread.
 
 The constructors, ``bind`` / ``connect`` and the options are
-:class:`trionet._udp_base.UdpBase`'s, the same code as the async
+``trionet._udp_base.UdpBase``'s, the same code as the async
 ``trionet.udp.Udp``; this class adds the blocking calls.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["Udp"]
 class Udp(UdpBase, SyncSocketObject):
     """A UDP socket, blocking, owning one fd, with broadcast and multicast options.
 
-    ``with`` (or :meth:`close`) closes it; closing it from another thread
+    ``with`` (or ``close``) closes it; closing it from another thread
     wakes a call blocked on it with ``trio.ClosedResourceError``.
 
     JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).

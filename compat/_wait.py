@@ -1,11 +1,11 @@
-"""The sync driver: runs a :class:`trionet._calls.Call` in the calling thread.
+"""The sync driver: runs a ``trionet._calls.Call`` in the calling thread.
 
 The async API and this one share everything but the wait. A call first
 tries the system call; when it would block, the thread sleeps in ``poll``
 on the socket's fds and on its own wake-up fd (an ``eventfd``, one per
 thread, made on first use), bounded by what is left of the timeout, then
 tries again. Closing the socket from any thread or trio run signals the
-wake-up fds of the threads sleeping on it (:func:`trionet._fdtable.close`),
+wake-up fds of the threads sleeping on it (``trionet._fdtable.close``),
 which then raise ``trio.ClosedResourceError`` — a thing a stdlib socket
 blocked in another thread cannot be told.
 
@@ -142,7 +142,7 @@ def _sleep(entry: Entry, want: int, seconds: float | None, watch: bool = True) -
     """Sleep until ``entry`` may be ready, is closed, or ``seconds`` pass.
 
     With ``watch=False`` only a close (or the time) ends the sleep: the
-    back-off after :class:`trionet._ops.RetryLater`.
+    back-off after ``trionet._ops.RetryLater``.
 
     Returns whether one of the socket's fds reported an event. Only then may
     the call be attempted again: after a time-out or a stray wake-up an

@@ -1,6 +1,6 @@
 """The fd level, synchronous: EdgerOS JSRE's ``socket`` module for scripts.
 
-The names, arguments and errors of :mod:`trionet.socket`, with the blocking
+The names, arguments and errors of ``trionet.socket``, with the blocking
 calls (``accept``, ``connect``, ``send``, ``sendto``, ``recv``,
 ``recv_into``, ``recvfrom``, ``recvfrom_into``) as plain functions that
 block the calling thread, each bounded by its ``timeout`` in seconds. The

@@ -1,8 +1,8 @@
 """Tasks for sync scripts: EdgerOS JSRE's ``Task`` without ``async``.
 
-The names and behaviour of :mod:`trionet.task`, blocking. The tasks,
+The names and behaviour of ``trionet.task``, blocking. The tasks,
 their ids and inboxes are the async API's: a sync task and an async task
-send each other messages and fds (:class:`Handoff`). See ``docs/compat.md``.
+send each other messages and fds (``Handoff``). See ``docs/compat.md``.
 """
 
 from __future__ import annotations

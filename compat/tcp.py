@@ -1,6 +1,6 @@
 """The object level for TCP, synchronous: EdgerOS JSRE's ``tcp`` module for scripts.
 
-``Tcp`` has the names, arguments and errors of :class:`trionet.tcp.Tcp`,
+``Tcp`` has the names, arguments and errors of ``trionet.tcp.Tcp``,
 with the waiting calls blocking the calling thread (each bounded by its
 ``timeout`` in seconds), ``with`` instead of ``async with``, and JSRE's
 callback mode: ``Tcp.create_client(addr, callback=fn)`` and

@@ -1,6 +1,6 @@
 """The object level for UDP, synchronous: JSRE-style ``Udp`` objects for scripts.
 
-``Udp`` has the names, arguments and errors of :class:`trionet.udp.Udp`,
+``Udp`` has the names, arguments and errors of ``trionet.udp.Udp``,
 with ``send``, ``sendto``, ``recv``, ``recvfrom`` and ``recvfrom_into``
 blocking the calling thread (each bounded by its ``timeout`` in seconds)
 and ``with`` instead of ``async with``.

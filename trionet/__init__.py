@@ -1,9 +1,9 @@
 """trionet: EdgerOS JSRE ``socket`` / ``tcp`` and Node-style ``net`` on trio.
 
 The names of SPEC section 0 (addresses, constants, ``TcpState``,
-``Timeout``) live here; each layer has its own module: :mod:`trionet.socket`
-(the fd level), :mod:`trionet.tcp` and :mod:`trionet.udp` (objects) and
-:mod:`trionet.task` (tasks and fd handoff).
+``Timeout``) live here; each layer has its own module: ``trionet.socket``
+(the fd level), ``trionet.tcp`` and ``trionet.udp`` (objects) and
+``trionet.task`` (tasks and fd handoff).
 """
 
 from __future__ import annotations

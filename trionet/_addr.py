@@ -2,7 +2,7 @@
 
 Every function that takes an address accepts a ``SockAddr``, a
 ``(host, port)`` tuple or an IPv6 ``(host, port, flowinfo, scope_id)`` tuple;
-:func:`to_sockaddr` is the one place that turns those into a ``SockAddr``.
+``to_sockaddr`` is the one place that turns those into a ``SockAddr``.
 Hosts must be numeric here: name resolution belongs to the layers above.
 """
 

@@ -2,9 +2,9 @@
 
 Each function here validates a call's arguments (raising ``TypeError`` or
 ``ValueError`` before any system call), finds the socket, and returns a
-:class:`Call`: the attempt to run, which way it waits, and its timeout.
-The async API (:mod:`trionet._fd_io`) hands the call to
-:func:`trionet._drive.perform`, which waits on trio; ``trionet.compat``
+``Call``: the attempt to run, which way it waits, and its timeout.
+The async API (``trionet._fd_io``) hands the call to
+``trionet._drive.perform``, which waits on trio; ``trionet.compat``
 hands the very same call to its driver, which waits with ``poll`` in the
 calling thread. What a result means afterwards (a new fd to register, the
 sender's address) is also decided here, once.
@@ -55,7 +55,7 @@ class Call(Generic[T]):
 
     Attributes:
         entry: The socket; a listener with ``mports`` waits on all its fds.
-        want: ``READ`` or ``WRITE`` from :mod:`trionet._readiness`.
+        want: ``READ`` or ``WRITE`` from ``trionet._readiness``.
         timeout: Validated seconds, or ``None``; ``0`` tries once.
         what: Names the operation in the ``Timeout`` message.
     """

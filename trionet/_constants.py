@@ -65,7 +65,7 @@ class TcpState(enum.IntEnum):
     """State of a TCP connection, as ``socket.getTcpState`` reports it in JSRE.
 
     The values follow the JSRE document's order, not Linux's ``tcpi_state``
-    numbering; :func:`trionet.socket.get_tcp_state` translates.
+    numbering; ``trionet.socket.get_tcp_state`` translates.
     """
 
     CLOSED = 0

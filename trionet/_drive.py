@@ -1,4 +1,4 @@
-"""The async driver: runs an attempt from :mod:`trionet._ops` on trio.
+"""The async driver: runs an attempt from ``trionet._ops`` on trio.
 
 Every blocking call of the fd level is ``perform(...)``:
 

@@ -1,10 +1,10 @@
-"""DTLS associations: :class:`DtlsChannel` and the client's :func:`connect`.
+"""DTLS associations: ``DtlsChannel`` and the client's ``connect``.
 
 A DTLS association is one peer's encrypted datagram conversation over a
 ``trio.DTLSEndpoint`` (one UDP socket, many associations). A client owns its
 endpoint; a server's associations share the server's. Each
-:meth:`DtlsChannel.send` is one record in one datagram and each
-:meth:`DtlsChannel.recv` returns one record, so message boundaries survive,
+``DtlsChannel.send`` is one record in one datagram and each
+``DtlsChannel.recv`` returns one record, so message boundaries survive,
 as with ``Udp``.
 """
 
@@ -73,7 +73,7 @@ def _attempt_scope(timeout: float | None, what: str) -> Iterator[None]:
 class DtlsChannel:
     """One DTLS association, after a successful handshake.
 
-    Made by :func:`connect` (client) or handed to a server's handler. Use it
+    Made by ``connect`` (client) or handed to a server's handler. Use it
     as ``async with`` to close it on exit.
 
     JSRE equivalent: an object of JSRE's ``dtls`` module, whose API is not
@@ -97,7 +97,7 @@ class DtlsChannel:
 
     @property
     def closed(self) -> bool:
-        """``True`` once :meth:`close` or :meth:`aclose` ran."""
+        """``True`` once ``close`` or ``aclose`` ran."""
         return self._closed
 
     def peer_name(self) -> SockAddr:
@@ -159,7 +159,7 @@ class DtlsChannel:
         Returns ``b""`` once the peer has closed the association with
         ``close_notify`` (a record is never empty). Cancelling a ``recv``
         loses nothing. ``timeout=0`` returns a record that has already
-        arrived, or raises :class:`~trionet.Timeout`.
+        arrived, or raises ``trionet.Timeout``.
 
         Raises:
             Timeout: Nothing arrived in time.

@@ -47,7 +47,7 @@ class DtlsServer:
     Leaving the ``async with`` block stops the server: handlers are
     cancelled and the socket is closed.
 
-    Use :func:`serve` to make one. JSRE equivalent, by analogy:
+    Use ``serve`` to make one. JSRE equivalent, by analogy:
     ``Tcp.createServer`` with a ``tcp.accept`` callback (compare ``Tcp.serve``).
     """
 
@@ -111,7 +111,7 @@ class DtlsServer:
         self._scope.cancel()
 
     async def wait_closed(self) -> None:
-        """Wait until the server has stopped (after :meth:`close`)."""
+        """Wait until the server has stopped (after ``close``)."""
         await self._stopped.wait()
 
     async def __aenter__(self) -> DtlsServer:
@@ -206,7 +206,7 @@ def serve(
         handler: ``async def handler(channel, remote)``, run once per
             association after its handshake.
         addr: A numeric ``SockAddr`` or ``(host, port)``; port 0 picks a free
-            port (see :meth:`DtlsServer.sock_name`).
+            port (see ``DtlsServer.sock_name``).
         tls: ``dtls.TlsOptions`` with ``cert`` and ``key`` (and ``ca`` to
             require client certificates), or a pyOpenSSL ``DTLS_METHOD``
             context.

@@ -8,15 +8,15 @@ fails verification, or a fatal alert from the peer, is also just an
 the caller would see a bare timeout instead of the reason.
 
 So every trionet DTLS context carries two pyOpenSSL callbacks (the verify
-callback of ``_dtls_tls`` and :func:`info_callback` here). OpenSSL calls them
+callback of ``_dtls_tls`` and ``info_callback`` here). OpenSSL calls them
 synchronously inside ``do_handshake``, in the task that runs the handshake,
-so a :class:`Watch` published in a context variable for the duration of
-:func:`handshake` tells them whose handshake it is (one server context serves
+so a ``Watch`` published in a context variable for the duration of
+``handshake`` tells them whose handshake it is (one server context serves
 many associations at once). On a verify failure or a fatal alert the watch
-records the error and cancels the handshake's scope; :func:`handshake` then
+records the error and cancels the handshake's scope; ``handshake`` then
 raises the error. When our side is the one that failed, OpenSSL has just put a
 fatal alert into the connection's outgoing buffer; the watch takes it out
-(trio would be cancelled before sending it) and :func:`handshake` sends it, so
+(trio would be cancelled before sending it) and ``handshake`` sends it, so
 the peer fails at once too instead of timing out.
 
 The watch also keeps the ``SSL.Connection`` the callbacks were given, which

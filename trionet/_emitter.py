@@ -68,7 +68,7 @@ class EventEmitter:
     add_listener = on
 
     def once(self, event: str, listener: Listener) -> Self:
-        """Like :meth:`on`, but the listener is removed before its first call.
+        """Like ``on``, but the listener is removed before its first call.
 
         Node equivalent: ``emitter.once(eventName, listener)``.
         """

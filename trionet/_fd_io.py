@@ -1,7 +1,7 @@
 """The blocking calls of the fd level: trio operations with a ``timeout``.
 
-Each prepares a :class:`trionet._calls.Call` (shared with ``trionet.compat``)
-and runs it with :func:`trionet._drive.perform`: the system call is tried
+Each prepares a ``trionet._calls.Call`` (shared with ``trionet.compat``)
+and runs it with ``trionet._drive.perform``: the system call is tried
 first and trio is waited on only when it would block.
 """
 

@@ -1,6 +1,6 @@
 """The calls of the fd level that never block, shared by both APIs.
 
-:mod:`trionet.socket` and ``trionet.compat.socket`` re-export these as
+``trionet.socket`` and ``trionet.compat.socket`` re-export these as
 they are and add their own blocking calls (async and sync).
 """
 

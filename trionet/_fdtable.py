@@ -10,9 +10,9 @@ another task is found there unchanged.
 An fd trionet did not create (a foreign socket handed in as an int) is
 adopted on first use: wrapped, made non-blocking and close-on-exec.
 
-Ownership is explicit: :func:`close` marks the entry closed, wakes every
+Ownership is explicit: ``close`` marks the entry closed, wakes every
 waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
-and :func:`trionet._readiness.release` for ours) and every thread blocked on
+and ``trionet._readiness.release`` for ours) and every thread blocked on
 it in ``trionet.compat`` (through the wake-up fd each sleeper registered),
 and only then closes.
 """
@@ -84,9 +84,9 @@ _lock = threading.Lock()
 def fall_asleep(target: Entry, wake_fd: int, want: int) -> None:
     """Register ``wake_fd`` to be signalled if ``target`` is closed meanwhile.
 
-    Under the table's lock, so :func:`close` never writes to a wake-up fd
+    Under the table's lock, so ``close`` never writes to a wake-up fd
     whose thread has already moved on (and perhaps closed it). Every call
-    must be paired with :func:`wake_up` (plain calls rather than a context
+    must be paired with ``wake_up`` (plain calls rather than a context
     manager: this is on every blocking round trip of compat).
 
     Raises:
@@ -105,7 +105,7 @@ def fall_asleep(target: Entry, wake_fd: int, want: int) -> None:
 
 
 def wake_up(target: Entry, wake_fd: int) -> None:
-    """Unregister what :func:`fall_asleep` registered."""
+    """Unregister what ``fall_asleep`` registered."""
     with _lock:
         del target.sleepers[wake_fd]
 

@@ -1,7 +1,7 @@
 """Exception groups never reach users from trionet's own tasks (SPEC 8.2).
 
 trionet runs internal tasks in nurseries, which wrap failures in exception
-groups. :func:`open_nursery` is the one place that turns a group back into a
+groups. ``open_nursery`` is the one place that turns a group back into a
 bare exception: the first failure that is not a ``trio.Cancelled`` is raised
 unchanged (so user code's exceptions come out as they were raised), and the
 others are attached to it as notes.

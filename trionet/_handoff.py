@@ -8,11 +8,11 @@ ever claim it the ``Handoff`` closes it:
 
 1. the message could not be delivered (the receiver had already ended);
 2. the receiving task ended with the message still in its inbox (the inbox
-   is drained, see :func:`close_handoffs` for which objects are looked at);
+   is drained, see ``close_handoffs`` for which objects are looked at);
 3. last resort: it is garbage-collected unclaimed, with a
    ``ResourceWarning`` (the fd level's "file descriptor recycling").
 
-Closing goes through :func:`trionet.socket.close`, so the fd table and every
+Closing goes through ``trionet.socket.close``, so the fd table and every
 run's readiness layer forget the fd before its number can be reused.
 """
 
@@ -40,14 +40,14 @@ _lock = threading.Lock()
 
 @final
 class Handoff:
-    """An fd carried in a task message; the receiver takes it with :meth:`claim`.
+    """An fd carried in a task message; the receiver takes it with ``claim``.
 
     Making one detaches ``fd`` from the current run: the run's readiness
     layer forgets it, and tasks of any run blocked on it wake with
     ``trio.ClosedResourceError``. Do not use the fd yourself after that; it
     belongs to the ``Handoff`` until claimed.
 
-    ``Handoff(tcp.fly_away())`` hands over a :class:`~trionet.tcp.Tcp`;
+    ``Handoff(tcp.fly_away())`` hands over a ``trionet.tcp.Tcp``;
     the receiver rebuilds it with ``Tcp.create_by_fd(handoff.claim())``.
 
     A handoff that is never claimed is closed: when its message cannot be
@@ -76,12 +76,12 @@ class Handoff:
 
     @property
     def fd(self) -> int:
-        """The fd number carried (for logs; use :meth:`claim` to take it)."""
+        """The fd number carried (for logs; use ``claim`` to take it)."""
         return self._fd
 
     @property
     def claimed(self) -> bool:
-        """Whether :meth:`claim` has given the fd away."""
+        """Whether ``claim`` has given the fd away."""
         return self._state == _CLAIMED
 
     @property
@@ -93,7 +93,7 @@ class Handoff:
         """Take the fd: the caller owns it from now on (and must close it).
 
         Returns:
-            The fd, for :mod:`trionet.socket` functions or
+            The fd, for ``trionet.socket`` functions or
             ``Tcp.create_by_fd`` / ``Udp.create_by_fd``.
 
         Raises:

@@ -1,15 +1,15 @@
 """``is_ip`` / ``is_ipv4`` / ``is_ipv6``: Node's textual IP address checks.
 
 Node decides with two regular expressions (``lib/internal/net.js``); the
-standard library's :mod:`ipaddress` parser accepts exactly the same address
+standard library's ``ipaddress`` parser accepts exactly the same address
 texts, with two differences handled here:
 
 - **Zone ids.** Node accepts an IPv6 address followed by ``%`` and a zone
   made of ASCII letters, digits, ``-``, ``.`` and ``:`` (``fe80::1%eth0``,
-  ``fe80::1%1``). :mod:`ipaddress` accepts any non-empty zone without a
+  ``fe80::1%1``). ``ipaddress`` accepts any non-empty zone without a
   ``%``, spaces and non-ASCII letters included, so the zone is checked here
   with Node's character set and only the address part goes to
-  :mod:`ipaddress`.
+  ``ipaddress``.
 - **Types.** Node turns its argument into a string first (``String(x)``);
   here only a ``str`` is examined and anything else is "not an address"
   (``0`` / ``False``), never an exception. See ``docs/decisions.md``.
@@ -89,7 +89,7 @@ def is_ip(s: object) -> Literal[0, 4, 6]:
         s: The text to test. Anything but a ``str`` gives ``0``.
 
     Returns:
-        ``4`` when :func:`is_ipv4` holds, ``6`` when :func:`is_ipv6` holds,
+        ``4`` when ``is_ipv4`` holds, ``6`` when ``is_ipv6`` holds,
         otherwise ``0``. Never raises.
 
     Node / EdgerOS / IoT.js equivalent: ``net.isIP(input)``.

@@ -34,15 +34,15 @@ than have it vanish later.
 
 A run keeps an inbox bound until it ends: a system task (which only sleeps)
 unbinds it when the run is torn down. A task's inbox then stays open until
-:meth:`Mailbox.close` at the task's end. The root's inbox (``persistent`` is
+``Mailbox.close`` at the task's end. The root's inbox (``persistent`` is
 false) is open only while someone uses it: a run that has it bound, or sync
-code inside :meth:`Mailbox.hold` (a ``compat`` ``open_task`` block, a
+code inside ``Mailbox.hold`` (a ``compat`` ``open_task`` block, a
 waiting ``compat`` ``recv``). When the last of them lets go it closes, so
 messages left in it do not outlive their receivers, and the next user opens
 it again.
 
 Closing drains the inbox: the unclaimed handoffs of the messages still in it
-are closed (:func:`trionet._handoff.close_handoffs`). Delivery to a closed
+are closed (``trionet._handoff.close_handoffs``). Delivery to a closed
 inbox raises ``trio.ClosedResourceError``.
 """
 
@@ -88,7 +88,7 @@ class Mailbox:
 
     Args:
         owner: Names the owner in error messages ("task 3 ('worker')").
-        persistent: ``True`` for a task (open until :meth:`close`), ``False``
+        persistent: ``True`` for a task (open until ``close``), ``False``
             for the root (open only while a run has it bound).
     """
 
@@ -258,13 +258,13 @@ class Mailbox:
         left: Callable[[], float | None],
         sender_ended: Callable[[], bool] | None = None,
     ) -> tuple[object, int] | None:
-        """:meth:`get` for a plain thread: blocks it on the inbox's condition.
+        """``get`` for a plain thread: blocks it on the inbox's condition.
 
         Args:
-            sender: As for :meth:`get`.
+            sender: As for ``get``.
             left: Seconds the caller may still wait (``None``: no limit); it
                 raises ``Timeout`` when none are left.
-            sender_ended: As for :meth:`get`.
+            sender_ended: As for ``get``.
         """
         with self.hold(), self._changed:
             self._sync_waiters += 1

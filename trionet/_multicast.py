@@ -137,7 +137,7 @@ def add_membership(
 def drop_membership(
     fd: int, group: str, interface: str | None = None, source: str | None = None
 ) -> None:
-    """Leave a multicast group joined with :func:`add_membership` (same arguments).
+    """Leave a multicast group joined with ``add_membership`` (same arguments).
 
     JSRE equivalent: ``socket.dropMembership(sockFd, multicastAddr,
     multicastInterface, sourceAddr)``.

@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 A socket lives in a nursery of its own. Its *main task* runs
-:meth:`SocketCore._run`, the reader: it reads while the socket flows, emits
+``SocketCore._run``, the reader: it reads while the socket flows, emits
 ``'data'`` and ``'end'``, and when the socket is destroyed it emits
 ``'error'`` and ``'close'``, last and once. For a client that task is a
 child of the nursery opened by ``async with``; for a server connection it is

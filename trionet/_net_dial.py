@@ -1,12 +1,12 @@
 """Opening a client connection for ``net``: options, lookup, happy eyeballs.
 
-:func:`check_options` validates every ``connect`` argument before anything
-happens (SPEC 8.11). :func:`dial` resolves the host (the custom ``lookup``
+``check_options`` validates every ``connect`` argument before anything
+happens (SPEC 8.11). ``dial`` resolves the host (the custom ``lookup``
 or ``getaddrinfo`` through trio), reports the result for the ``'lookup'``
 event, and connects with RFC 8305 happy eyeballs: addresses are tried in
 trio's interleaved order (``reorder_for_rfc_6555_section_5_4``), a new
 attempt starts when the previous one failed or has not succeeded within
-:data:`ATTEMPT_DELAY`, and the first connection wins; the losers are
+``ATTEMPT_DELAY``, and the first connection wins; the losers are
 cancelled and their fds closed. The result is a connected fd of the fd
 level, which the caller owns.
 """

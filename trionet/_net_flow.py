@@ -3,13 +3,13 @@
 ``write()`` never blocks. When nothing is queued and the socket is open,
 it offers the bytes to the kernel at once (the transport's ``try_send``,
 as Node's ``writeGeneric`` does) and queues only what the kernel did not
-take; the writer task of :mod:`trionet._net_core` sends the queue. A
+take; the writer task of ``trionet._net_core`` sends the queue. A
 chunk with a callback always goes through the queue, because its callback
 runs in the writer task. ``end()`` and ``drain()`` are built on the same
 queue.
 
 Reading is push (the socket *flows*, and the reader task emits
-``'data'``) or pull (``receive_some``, in :mod:`trionet._net_stream`). A
+``'data'``) or pull (``receive_some``, in ``trionet._net_stream``). A
 socket starts neither: the first ``'data'`` listener, an ``onread``
 handler or ``resume()`` makes it flow (SPEC 8.12); ``pause()`` stops
 reading from the kernel.

@@ -2,7 +2,7 @@
 
 The fd-level half of ``net.Server.listen()`` (a TCP, Unix-domain or adopted
 listening fd) and of its accept loop (which errors to retry), kept apart
-from the server's life cycle in :mod:`trionet._net_server`.
+from the server's life cycle in ``trionet._net_server``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The server's nursery (opened by ``async with``) holds one accept task per
 ``listen()`` and one task per connection. A connection's task emits
-``'connection'``, then reads (see :mod:`trionet._net_core`), so an idle
+``'connection'``, then reads (see ``trionet._net_core``), so an idle
 connection costs one task. ``close()`` closes the listening fd at once,
 which ends the accept task; that task then waits for the last connection
 to close and emits ``'close'``.
@@ -13,7 +13,7 @@ that connection. An exception from user code (a listener) is not caught:
 it takes the server's nursery down and comes out of its ``async with``.
 
 With ``subs=N`` the server is the master of a multi-task group: see
-:mod:`trionet._net_subs` for how connections reach the sub-servers.
+``trionet._net_subs`` for how connections reach the sub-servers.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Server(EventEmitter):
         high_water_mark: Passed to each connection's ``Socket``.
         group: The group name (EdgerOS); ``'server'`` by default.
         subs: How many sub-servers (EdgerOS multi-task mode), each a
-            :mod:`trionet.task` task; ``0``: a single-task server.
+            ``trionet.task`` task; ``0``: a single-task server.
         sub_main: Runs in each sub task with its sub-server (sync or async):
             a callable or an importable ``"module:function"``. Without it
             ``connection_listener`` serves in the subs too. Unused when
@@ -510,7 +510,7 @@ class Server(EventEmitter):
         """How many connections are open; on a master, in the whole group.
 
         A sub-server counts its own. The master adds up what each member
-        last wrote into the group's shared table (see :mod:`trionet._net_subs`).
+        last wrote into the group's shared table (see ``trionet._net_subs``).
 
         Node equivalent: ``server.getConnections()``.
         """
@@ -571,7 +571,7 @@ def create_server(
     subs: int = 0,
     sub_main: object = None,
 ) -> Server:
-    """A new :class:`Server`; use it as ``async with net.create_server(fn) as server``.
+    """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 
     Node equivalent: ``net.createServer([options][, connectionListener])``.
     """

@@ -2,11 +2,11 @@
 
 The class is assembled from layers, each in its own module:
 
-- :mod:`trionet._net_core`: the tasks (reader, writer, timer), the write
+- ``trionet._net_core``: the tasks (reader, writer, timer), the write
   queue and the state machine, with its rules;
-- :mod:`trionet._net_stream`: the ``trio.abc.HalfCloseableStream`` methods;
-- :mod:`trionet._net_flow`: ``write``, ``end``, ``drain`` and the reading modes;
-- :mod:`trionet._net_props`: option setters and properties;
+- ``trionet._net_stream``: the ``trio.abc.HalfCloseableStream`` methods;
+- ``trionet._net_flow``: ``write``, ``end``, ``drain`` and the reading modes;
+- ``trionet._net_props``: option setters and properties;
 - this module: construction, ``async with``, connecting, ending, and the
   finalizer that closes an fd nobody closed.
 """

@@ -3,25 +3,25 @@
 Theory of operation
 ===================
 
-A server made with ``subs=N`` is the *master* of a :class:`Group`. Entering
-its ``async with`` starts, in its nursery, :func:`run_subs`, which opens N
-:mod:`trionet.task` tasks (threads, each with its own ``trio.run``) running
-:func:`_sub_task`. Each sub task makes its own ``Server`` (the *sub-server*,
+A server made with ``subs=N`` is the *master* of a ``Group``. Entering
+its ``async with`` starts, in its nursery, ``run_subs``, which opens N
+``trionet.task`` tasks (threads, each with its own ``trio.run``) running
+``_sub_task``. Each sub task makes its own ``Server`` (the *sub-server*,
 entered in its own run), runs ``sub_main(sub_server)`` to attach listeners,
 and then says it is ready. The master's ``async with`` returns once all N
 are ready, so no connection reaches a sub before its listeners exist.
 
 Dispatch. The master alone listens and accepts. Each accepted fd goes,
 round-robin, to the master itself or to sub ``i``: a
-:class:`~trionet.task.Handoff` detaches it from the master's run and travels
+``trionet.task.Handoff`` detaches it from the master's run and travels
 in a message ``(handoff, remote)`` to the sub's *dispatch inbox* (a
-:class:`~trionet._mailbox.Mailbox` of the group's own, not the task's inbox,
+``trionet._mailbox.Mailbox`` of the group's own, not the task's inbox,
 so the user's ``task.recv()`` in a sub task never sees the master's
 messages). The sub claims the fd and wraps it in a ``Socket`` exactly as a
 single server wraps an accepted fd (``Server._admit``), so anything done per
 connection (a TLS handshake included) happens in the task that serves it.
 
-Stopping. ``close()`` on the master sends :data:`_Stop` ``(leaving=False)``
+Stopping. ``close()`` on the master sends ``_Stop`` ``(leaving=False)``
 to every sub: the sub stops taking connections, waits for its own to close,
 emits ``'close'`` on its server and ends its task. Leaving the master's
 block sends ``_Stop(leaving=True, destroy=...)``, which also destroys the
@@ -29,7 +29,7 @@ sub's connections when the master's block destroys its own (an exception,
 or ``unref()``). The master emits ``'close'`` once its own connections and
 every sub task have ended; by then the sub threads are joined.
 
-Failure. :func:`run_subs` joins every sub task in a nursery of the master;
+Failure. ``run_subs`` joins every sub task in a nursery of the master;
 a sub whose task raises (``sub_main``, a listener, anything) makes
 ``join()`` raise that exception bare, which takes the master's nursery down
 and comes out of the master's ``async with`` unchanged (SPEC 8.2); leaving
@@ -38,7 +38,7 @@ inbox when its sub ends has its handoff closed, so no fd outlives its
 receiver.
 
 Counting. Each member writes its number of open connections into the
-group's table under a lock (:meth:`Group.count`); the master's
+group's table under a lock (``Group.count``); the master's
 ``get_connections()`` is the sum. A connection in flight between the
 master's accept and the sub's ``Socket`` is counted once the sub wraps it.
 """

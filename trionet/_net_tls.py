@@ -2,17 +2,17 @@
 
 ``tls=`` is checked, and its context built (files read), when
 ``net.connect`` / ``Socket.connect`` / ``net.create_server`` is called,
-before anything connects (SPEC 8.11). The result is a :class:`TlsSetup`,
+before anything connects (SPEC 8.11). The result is a ``TlsSetup``,
 which a ``Socket`` keeps and applies when its fd arrives: the fd's
-``FdTransport`` is wrapped in a :class:`~trionet._tls.TlsTransport`, and
+``FdTransport`` is wrapped in a ``trionet._tls.TlsTransport``, and
 the socket runs the handshake itself before its first event (a client
 before ``'connect'``, a server connection before ``'connection'``), so
 its reader and writer only ever see a finished handshake.
 
-A server keeps a :class:`~trionet._tls_options.SniCertificates` (its
+A server keeps a ``trionet._tls_options.SniCertificates`` (its
 default context, plus the ones ``add_cert`` adds); a multi-task server's
 subs share their master's, so ``add_cert`` on the master serves every sub.
-A server connection's handshake is bounded by :data:`HANDSHAKE_TIMEOUT`,
+A server connection's handshake is bounded by ``HANDSHAKE_TIMEOUT``,
 so a client that connects and says nothing cannot hold a connection
 forever.
 """

@@ -1,17 +1,17 @@
 """The byte transport under a ``net.Socket``: how its bytes reach the kernel.
 
 A ``Socket`` holds its state machine (events, queue, half-close) and asks
-its transport only to move bytes. :class:`FdTransport` moves them with the
-fd level's attempts (:mod:`trionet._ops`) run by its driver
-(:mod:`trionet._drive`), with no ``trio.SocketStream`` in between. TLS is
-:class:`trionet._tls.TlsTransport`, which offers the same methods over an
+its transport only to move bytes. ``FdTransport`` moves them with the
+fd level's attempts (``trionet._ops``) run by its driver
+(``trionet._drive``), with no ``trio.SocketStream`` in between. TLS is
+``trionet._tls.TlsTransport``, which offers the same methods over an
 ``FdTransport`` (an ``ssl.SSLObject`` between memory BIOs; see
-:mod:`trionet._net_tls` for how a socket gets one).
+``trionet._net_tls`` for how a socket gets one).
 
 ``try_send`` is what lets ``write()`` hand data to the kernel at once, as
 Node does: it makes the system call only when the readiness layer's bit
 says it may succeed, and keeps that bit exactly as the driver would (see
-:mod:`trionet._readiness`). A transport that cannot send without waiting
+``trionet._readiness``). A transport that cannot send without waiting
 (TLS) raises ``BlockingIOError`` there, and the writer task sends instead.
 
 The receive and send methods return the driver's coroutine instead of
@@ -56,7 +56,7 @@ class Transport(Protocol):
         """Receive up to ``max_bytes``; ``b""`` at the end of the stream."""
 
     def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
-        """:meth:`receive` for the reader task, which always asks the same size."""
+        """``receive`` for the reader task, which always asks the same size."""
 
     def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
         """Receive into ``view``; ``0`` at the end of the stream."""
@@ -83,7 +83,7 @@ class FdTransport:
         self._read: Call[bytes] | None = None  # the reader's call, made once, reused
 
     def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
-        """Like :meth:`receive`, for the reader's fixed size: no new ``Call`` per read."""
+        """Like ``receive``, for the reader's fixed size: no new ``Call`` per read."""
         call = self._read
         if call is None:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)

@@ -4,7 +4,7 @@ Each operation is an *attempt*: a plain function that makes the system call
 on a non-blocking socket and either returns the result or raises
 ``BlockingIOError`` when it would block. Which fds to wait for, and in which
 direction, is known to the caller. A driver runs the attempt, waits when
-told to, and retries: :mod:`trionet._drive` waits on trio; ``trionet.compat``
+told to, and retries: ``trionet._drive`` waits on trio; ``trionet.compat``
 waits in the calling thread. Nothing here knows how waiting is done, so the
 async and sync APIs cannot drift apart.
 
@@ -115,7 +115,7 @@ class RetryLater(BlockingIOError):
 
 
 def later(delay: float) -> float:
-    """The next delay before retrying after :class:`RetryLater`: 1 ms doubling to 50 ms."""
+    """The next delay before retrying after ``RetryLater``: 1 ms doubling to 50 ms."""
     return min(max(delay * 2, 0.001), 0.05)
 
 

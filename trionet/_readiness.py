@@ -41,7 +41,7 @@ and at most one waiting task:
    can never put to sleep a task whose next call would return at once.
 6. While any follower sleeps there is a leader, or one is being promoted.
 
-Closing an fd (:func:`release`) removes it from every run's epoll, forgets
+Closing an fd (``release``) removes it from every run's epoll, forgets
 its state and wakes its waiters with ``trio.ClosedResourceError``: directly
 on the run's own thread, through the run's ``TrioToken`` from any other. A
 leader blocked in trio's ``wait_readable`` cannot be rescheduled, so when
@@ -175,7 +175,7 @@ class Layer:
         return self.wait_any((fd,), want)
 
     async def wait_any(self, fds: tuple[int, ...], want: int) -> None:
-        """Like :meth:`wait`, for the first of several fds."""
+        """Like ``wait``, for the first of several fds."""
         states = [self._states.get(fd) or self._register(fd) for fd in fds]
         if _take_ready(states, want):
             return

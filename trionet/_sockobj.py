@@ -37,7 +37,7 @@ _Self = TypeVar("_Self", bound="SocketObject")
 
 
 class SocketObject:
-    """Base of :class:`~trionet.tcp.Tcp` and :class:`~trionet.udp.Udp`: one owned fd."""
+    """Base of ``trionet.tcp.Tcp`` and ``trionet.udp.Udp``: one owned fd."""
 
     _fd: int = -1
 

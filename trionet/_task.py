@@ -1,10 +1,10 @@
 """Tasks: a ``trio.run`` in a thread of its own, with an inbox (JSRE ``Task``).
 
-The async face of :mod:`trionet._taskcore`, which holds what a task is and
+The async face of ``trionet._taskcore``, which holds what a task is and
 how it runs (its theory of operation is there). Here the parent waits in its
 own trio run: leaving an ``open_task`` block waits on an event the task's
 thread sets through the parent's ``TrioToken``, and receiving parks in the
-inbox's binding to the caller's run (:mod:`trionet._mailbox`).
+inbox's binding to the caller's run (``trionet._mailbox``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 @final
 class Task(Handle[T]):
-    """The handle of a task, from :func:`open_task` or :func:`current`.
+    """The handle of a task, from ``open_task`` or ``current``.
 
     Attributes:
         id: Unique in the process and never reused; the root is ``0``.
@@ -63,7 +63,7 @@ class Task(Handle[T]):
                 nothing it sent is left (it is then reported: leaving the
                 ``open_task`` block does not raise it again).
             RuntimeError: another trio run receives for the caller (see
-                :func:`recv`).
+                ``recv``).
         """
         timeout = check_timeout(timeout)
         core = self._core
@@ -130,7 +130,7 @@ async def recv(*, timeout: float | None = None) -> tuple[object, int]:
     """The next message sent to the current task, from anyone.
 
     In the root this binds the root's inbox to the calling trio run until
-    that run ends (see :func:`open_task`).
+    that run ends (see ``open_task``).
 
     JSRE equivalent: ``Task.recv()`` and ``Task.on('message', fn)``.
 
@@ -182,7 +182,7 @@ def open_task(
         name: The task's name and its thread's; ``'task-<id>'`` by default.
 
     Returns:
-        An async context manager yielding the :class:`Task` handle.
+        An async context manager yielding the ``Task`` handle.
 
     Raises:
         TypeError: ``main`` is not callable, or ``name`` is not a ``str``.

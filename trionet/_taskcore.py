@@ -1,4 +1,4 @@
-"""The life of a task, shared by :mod:`trionet.task` and ``trionet.compat.task``.
+"""The life of a task, shared by ``trionet.task`` and ``trionet.compat.task``.
 
 Theory of operation
 ===================
@@ -7,15 +7,15 @@ A task is a plain ``threading.Thread`` (not a daemon, named after the task)
 whose target runs ``trio.run(main, *args)``, or calls ``main(*args)``
 directly when ``main`` is a plain function. Who is asking is decided per
 thread: code in a task's thread is that task, any other code is the root
-(id ``0``). The registry below maps live ids to their :class:`Core`; ids
+(id ``0``). The registry below maps live ids to their ``Core``; ids
 are never reused, so an id below the next one that is not live belongs to a
 task that has finished (``ClosedResourceError``), and any other is unknown
 (``ValueError``).
 
 One task, two APIs. Everything a task is (id, name, inbox, outcome, thread)
-lives in its :class:`Core`; the async handle (``trionet.task.Task``) and the
+lives in its ``Core``; the async handle (``trionet.task.Task``) and the
 sync one (``trionet.compat.task.Task``) are thin façades over it, made by
-:meth:`Handle.of` so that ``current() is t`` holds in both. The kind of a
+``Handle.of`` so that ``current() is t`` holds in both. The kind of a
 task follows its main (async or plain), not the API that opened it; the
 parent's API decides only how the parent waits for the end.
 
@@ -31,7 +31,7 @@ threads:
    parent it then sets a ``trio.Event`` of the parent's run through the
    parent's token, so that run keeps going while it waits. A sync parent
    joins the thread.
-3. **Messages** go through inboxes (:mod:`trionet._mailbox`). When a task
+3. **Messages** go through inboxes (``trionet._mailbox``). When a task
    ends, its inbox is closed and drained (unclaimed handoffs closed), and
    every other inbox is woken, so a receiver waiting for a message from that
    task (``t.recv()``) finds out that none will come.

@@ -24,9 +24,9 @@ Handler = Callable[["Tcp", SockAddr], Awaitable[object]]
 class Tcp(TcpBase):
     """A TCP socket: a listener or a connection, owning one fd.
 
-    Create one with :meth:`create_server`, :meth:`create_client` or
-    :meth:`create_by_fd`. Use ``async with`` (or :meth:`close`) to close it.
-    The constructors and options are :class:`~trionet._tcp_base.TcpBase`'s,
+    Create one with ``create_server``, ``create_client`` or
+    ``create_by_fd``. Use ``async with`` (or ``close``) to close it.
+    The constructors and options are ``trionet._tcp_base.TcpBase``'s,
     shared with the blocking ``trionet.compat.tcp.Tcp``; this class adds
     the async calls.
 

@@ -1,14 +1,14 @@
 """What the async and the sync ``Tcp`` share: everything that never waits.
 
-:class:`TcpBase` holds the constructors and options of a TCP object;
+``TcpBase`` holds the constructors and options of a TCP object;
 ``trionet.tcp.Tcp`` adds the async calls and ``trionet.compat.tcp.Tcp``
 the blocking ones, so both behave alike by construction.
 
-``create_client`` is split the same way. :class:`Dial` does its
+``create_client`` is split the same way. ``Dial`` does its
 non-blocking steps: it validates the arguments, tells a numeric address
 from a ``(host, port)`` to resolve, turns resolved addresses into targets
 of the right family, and opens, binds and closes the socket of each
-address tried (:class:`Attempt`). A driver only resolves and waits::
+address tried (``Attempt``). A driver only resolves and waits::
 
     dial = Dial(addr, timeout, local_addr, dev)
     for target in dial.targets(<getaddrinfo of dial.lookup, if any>):
@@ -112,7 +112,7 @@ class Dial:
 
         Args:
             infos: What ``getaddrinfo`` (trio's or the stdlib's) returned for
-                :attr:`lookup`; ``None`` when ``addr`` was numeric.
+                ``lookup``; ``None`` when ``addr`` was numeric.
 
         Raises:
             ValueError: ``local_addr`` is of another family than every address.
@@ -146,7 +146,7 @@ class Dial:
         return Attempt(self, fd, target, call)
 
     def failed(self, error: OSError) -> None:
-        """Record why an address failed; :meth:`failure` raises the last one."""
+        """Record why an address failed; ``failure`` raises the last one."""
         self._failure = error
 
     def failure(self) -> OSError:
@@ -159,7 +159,7 @@ class Attempt:
     """One address being tried: its socket is closed unless the connect succeeds.
 
     As a context manager, an ``OSError`` other than ``Timeout`` leaving the
-    block is recorded on the :class:`Dial` and suppressed, so the driver's
+    block is recorded on the ``Dial`` and suppressed, so the driver's
     loop goes on to the next address; anything else closes the socket and
     propagates.
 
@@ -200,8 +200,8 @@ class Attempt:
 class SendAll:
     """The progress of a ``send_all``; a ``Timeout`` leaving its block gets ``bytes_sent``.
 
-    A driver sends :meth:`rest` until it is ``None``, adding each send's
-    count to :attr:`sent`, inside ``with`` this object.
+    A driver sends ``rest`` until it is ``None``, adding each send's
+    count to ``sent``, inside ``with`` this object.
 
     Raises:
         TypeError: ``data`` is not bytes-like, ``str`` or a list of bytes-like objects.
@@ -236,8 +236,8 @@ class SendAll:
 class TcpBase(SocketObject):
     """A TCP socket owning one fd: constructors and options, without the waiting calls.
 
-    Subclassed by :class:`trionet.tcp.Tcp` (async) and
-    :class:`trionet.compat.tcp.Tcp` (blocking).
+    Subclassed by ``trionet.tcp.Tcp`` (async) and
+    ``trionet.compat.tcp.Tcp`` (blocking).
 
     JSRE equivalent: the ``Tcp`` object of the ``tcp`` module.
     """

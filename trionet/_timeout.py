@@ -22,8 +22,8 @@ __all__ = ["Timeout", "check_timeout", "timeout_scope"]
 class Timeout(TimeoutError, trio.TooSlowError):
     """An operation ran out of the time its ``timeout=`` gave it.
 
-    Subclasses the builtin :class:`TimeoutError` (``errno`` is
-    ``errno.ETIMEDOUT``) and :class:`trio.TooSlowError`, so either ``except``
+    Subclasses the builtin ``TimeoutError`` (``errno`` is
+    ``errno.ETIMEDOUT``) and ``trio.TooSlowError``, so either ``except``
     clause catches it.
 
     Attributes:
@@ -60,8 +60,8 @@ _NO_LIMIT = contextlib.nullcontext()
 def timeout_scope(timeout: float | None, what: str = "operation") -> AbstractContextManager[None]:
     """Run the body under a deadline ``timeout`` seconds from now.
 
-    Raises :class:`Timeout` if the deadline cancelled the body. ``timeout``
-    must already be validated by :func:`check_timeout`; ``None`` costs
+    Raises ``Timeout`` if the deadline cancelled the body. ``timeout``
+    must already be validated by ``check_timeout``; ``None`` costs
     nothing (a shared null context), since most calls have no timeout.
     """
     if timeout is None:

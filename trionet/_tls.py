@@ -3,8 +3,8 @@
 Theory of operation
 ===================
 
-:class:`TlsTransport` offers the transport protocol of ``net.Socket``
-(:class:`trionet._net_transport.Transport`) over another transport, so a
+``TlsTransport`` offers the transport protocol of ``net.Socket``
+(``trionet._net_transport.Transport``) over another transport, so a
 socket runs over TLS with its reader and writer tasks unchanged. It is not
 ``trio.SSLStream``: that class has no ``send_eof`` (TLS half-close is the
 heart of ``end()`` over TLS, SPEC 8.23) and wants a ``trio.abc.Stream``
@@ -12,7 +12,7 @@ underneath, while ours sits on the fd-level transport directly. The
 technique is trio's (``trio/_ssl.py``; read its opening comment):
 
 1. Every ``SSLObject`` call is synchronous and talks only to the BIOs.
-   :meth:`_drive` calls one, then moves ciphertext: what OpenSSL put in the
+   ``_drive`` calls one, then moves ciphertext: what OpenSSL put in the
    outgoing BIO goes to the inner transport, or, when the call raised
    ``SSLWantReadError``, one inner read feeds the incoming BIO, and the call
    is retried. Only one of the two per round, then look again: another task
@@ -25,7 +25,7 @@ technique is trio's (``trio/_ssl.py``; read its opening comment):
    reads hold a lock too, and a task that waited for it while another task
    read retries its call instead of reading again (the new bytes may be
    all it needed; reading again could wait for data that never comes).
-3. The handshake runs once, started by :meth:`do_handshake` or by the first
+3. The handshake runs once, started by ``do_handshake`` or by the first
    send or receive; other tasks wait for it. It always runs before any data
    (letting OpenSSL handshake inside a read would skip Python's host-name
    check, bpo-30141). A TLS 1.3 server's session tickets, written when its
@@ -39,7 +39,7 @@ technique is trio's (``trio/_ssl.py``; read its opening comment):
    failure. Cancelling a receive that waits for data is safe. When a
    handshake fails, the alert OpenSSL prepared is sent if the kernel takes
    it at once, so the peer learns why ("unknown ca") instead of seeing EOF.
-5. Half-close (SPEC 8.23). :meth:`send_eof` sends ``close_notify`` with
+5. Half-close (SPEC 8.23). ``send_eof`` sends ``close_notify`` with
    ``unwrap()`` (whose second ``SSL_shutdown`` raises ``SSLWantReadError``:
    the peer's answer, if any, comes through the reader) and reading goes
    on. Careful: that second ``SSL_shutdown`` reads the incoming BIO, and a
@@ -57,7 +57,7 @@ technique is trio's (``trio/_ssl.py``; read its opening comment):
    handshake reads as ``b""`` when ``suppress_ragged_eofs`` is true (the
    default, as in the stdlib and Node), else raises ``ssl.SSLEOFError``;
    after our own ``send_eof`` it always reads as ``b""``.
-   :attr:`close_notify_received` tells the two ends apart.
+   ``close_notify_received`` tells the two ends apart.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ _RECORD = 16384  # the largest TLS record's plaintext
 class TlsTransport:
     """A TLS connection over ``inner``, with the transport methods of ``net.Socket``.
 
-    The transport owns ``inner`` from now on: :meth:`close` closes it. The
-    handshake runs on first use, or explicitly with :meth:`do_handshake`.
+    The transport owns ``inner`` from now on: ``close`` closes it. The
+    handshake runs on first use, or explicitly with ``do_handshake``.
     Cancelling a receive that waits for data is safe; cancelling the
     handshake or a send breaks the connection (later calls raise
     ``ssl.SSLError``).
@@ -263,7 +263,7 @@ class TlsTransport:
         """Encrypt and send up to 128 KiB of ``data``; return how many bytes that was.
 
         Raises:
-            BrokenPipeError: after :meth:`send_eof`.
+            BrokenPipeError: after ``send_eof``.
             ssl.SSLError, OSError: the connection failed.
             trio.ClosedResourceError: the transport was closed.
         """
@@ -403,7 +403,7 @@ class TlsTransport:
         return more
 
     def _at_end(self) -> bool:
-        """Whether the incoming stream has ended; raises an error :meth:`_more` kept."""
+        """Whether the incoming stream has ended; raises an error ``_more`` kept."""
         exc = self._deferred
         if exc is not None:
             self._deferred = None

@@ -9,7 +9,7 @@ OpenSSL has read it; where that does not exist, a private temporary file
 (mode 0600, from ``mkstemp``) is used and deleted at once. CAs need no
 file: ``load_verify_locations(cadata=...)`` takes PEM text.
 
-SNI (``server.add_cert``): :class:`SniCertificates` keeps one server
+SNI (``server.add_cert``): ``SniCertificates`` keeps one server
 context per name and switches a connection to it from the stdlib's
 ``sni_callback``; a name it does not know keeps the default context.
 """

@@ -15,7 +15,7 @@ __all__ = ["Udp"]
 class Udp(UdpBase):
     """A UDP socket owning one fd, with broadcast and multicast options.
 
-    The constructors and options are :class:`~trionet._udp_base.UdpBase`'s,
+    The constructors and options are ``trionet._udp_base.UdpBase``'s,
     shared with the blocking ``trionet.compat.udp.Udp``; this class adds
     the async calls.
 

@@ -1,6 +1,6 @@
 """What the async and the sync ``Udp`` share: everything that never waits.
 
-:class:`UdpBase` holds the constructors, ``bind`` / ``connect`` and the
+``UdpBase`` holds the constructors, ``bind`` / ``connect`` and the
 options of a UDP object; ``trionet.udp.Udp`` adds the async calls and
 ``trionet.compat.udp.Udp`` the blocking ones.
 """
@@ -27,8 +27,8 @@ _T = TypeVar("_T", bound="UdpBase")
 class UdpBase(SocketObject):
     """A UDP socket owning one fd: constructors and options, without the waiting calls.
 
-    Subclassed by :class:`trionet.udp.Udp` (async) and
-    :class:`trionet.compat.udp.Udp` (blocking).
+    Subclassed by ``trionet.udp.Udp`` (async) and
+    ``trionet.compat.udp.Udp`` (blocking).
 
     JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).
     """

@@ -1,7 +1,7 @@
 """DTLS over UDP: a server with a handler per association, and a client.
 
 Built on ``trio.DTLSEndpoint`` (DTLS 1.2, pyOpenSSL). Addresses are numeric,
-as for :mod:`trionet.udp`; every wait takes ``timeout=`` in seconds. See
+as for ``trionet.udp``; every wait takes ``timeout=`` in seconds. See
 ``docs/dtls.md``.
 
 JSRE equivalent: the ``dtls`` module.
