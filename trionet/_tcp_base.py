@@ -207,18 +207,23 @@ class SendAll:
         TypeError: ``data`` is not bytes-like, ``str`` or a list of bytes-like objects.
     """
 
-    __slots__ = ("_view", "sent")
+    __slots__ = ("_data", "_size", "sent")
 
     def __init__(self, data: object) -> None:
         payload = outgoing(data)
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             payload = b"".join(payload)
-        self._view = memoryview(payload).cast("B")
+        self._data = payload
+        self._size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
         self.sent = 0
 
-    def rest(self) -> memoryview | None:
+    def rest(self) -> bytes | bytearray | memoryview | None:
         """What is left to send, or ``None`` once everything was sent."""
-        return self._view[self.sent :] if self.sent < len(self._view) else None
+        sent = self.sent
+        if sent >= self._size:
+            return None
+        # Most sends go whole at the first try: a view is made only for a rest.
+        return memoryview(self._data).cast("B")[sent:] if sent else self._data
 
     def __enter__(self) -> SendAll:
         return self
