@@ -12,6 +12,7 @@ import pytest
 
 from trionet import socket as s
 from trionet._sockobj import SocketObject
+from trionet.testing import open_fds as open_fds
 
 _Obj = TypeVar("_Obj", bound=SocketObject)
 
@@ -62,11 +63,6 @@ class Owned:
     def close_all(self) -> None:
         for obj in self.objects:
             obj.close()
-
-
-def open_fds() -> set[int]:
-    """The process's open fds, from /proc."""
-    return set(map(int, os.listdir("/proc/self/fd")))
 
 
 def is_open(fd: int) -> bool:

@@ -4,16 +4,15 @@
 finalizer, so reported as an unraisable exception) into a failure; the
 fixture below collects garbage after each test so such finalizers run while
 the test is still the one to blame, then compares the process's open fds.
+That fixture is the ``trionet.testing`` plugin's ``trionet_no_leaks``.
 """
 
 from __future__ import annotations
 
-import gc
-import os
 from collections.abc import Iterator
 
 import pytest
-from _fds import IP_KINDS, Fds, Owned, open_fds, skip_without_broadcast
+from _fds import IP_KINDS, Fds, Owned, skip_without_broadcast
 from trionet.compat._wait import wake_fd
 
 
@@ -29,23 +28,8 @@ def _main_thread_wake_fd() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_leaked_fds() -> Iterator[None]:
-    gc.collect()
-    before = open_fds()
-    yield
-    gc.collect()
-    leaked = open_fds() - before
-    # listdir's own directory fd is closed again by the time it returns.
-    if leaked:
-        targets = {fd: _describe(fd) for fd in sorted(leaked)}
-        pytest.fail(f"test leaked fds: {targets}")
-
-
-def _describe(fd: int) -> str:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return "?"
+def _no_leaked_fds(trionet_no_leaks: None) -> None:
+    """Every test of ours gets the ``trionet.testing`` plugin's fd-leak check."""
 
 
 @pytest.fixture

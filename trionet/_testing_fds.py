@@ -1,0 +1,80 @@
+"""The process's open fds, and a check that a block of code leaks none.
+
+Linux only, as trionet is: the fds are read from ``/proc/self/fd``. A leak is
+an fd open after the block that was not open before it, counted after
+``gc.collect()`` so that objects dropped without ``close()`` have had their
+finalizers run (and emitted their ``ResourceWarning``) first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from collections.abc import Iterator
+
+__all__ = ["fd_leak_check", "fd_target", "open_fds"]
+
+_FD_DIR = "/proc/self/fd"
+
+
+def open_fds() -> set[int]:
+    """The process's open file descriptors.
+
+    The directory fd that listing ``/proc/self/fd`` opens for itself is left
+    out: it is closed again by the time the listing returns, and counting it
+    would make two snapshots differ by whichever number it happened to take.
+
+    Returns:
+        The fd numbers, from ``/proc/self/fd``.
+    """
+    return {int(name) for name in os.listdir(_FD_DIR) if os.path.lexists(f"{_FD_DIR}/{name}")}
+
+
+def fd_target(fd: int) -> str:
+    """What ``fd`` refers to, as ``/proc/self/fd`` shows it.
+
+    Args:
+        fd: A file descriptor number.
+
+    Returns:
+        The link's target, such as ``socket:[123456]``, ``anon_inode:[eventpoll]``
+        or a file's path; ``"?"`` if ``fd`` is not open.
+    """
+    try:
+        return os.readlink(f"{_FD_DIR}/{fd}")
+    except OSError:
+        return "?"
+
+
+@contextlib.contextmanager
+def fd_leak_check() -> Iterator[None]:
+    """Fail if the block leaves an fd open that was not open before it.
+
+    Garbage is collected before each snapshot, so a socket object dropped
+    without ``close()`` is finalized (and closed) before the check counts it,
+    and its ``ResourceWarning`` comes from inside the block. If the block
+    raises, its exception propagates unchanged and nothing is checked.
+
+    Put it around ``trio.run()`` rather than inside the run: the run keeps
+    fds of its own (trio's and trionet's epoll, a wake-up socket pair) until it
+    ends, and a check inside it would report them.
+
+    Example:
+        ```python
+        with fd_leak_check():
+            trio.run(main)
+        ```
+
+    Raises:
+        AssertionError: Fds were leaked; the message names each with its
+            ``/proc/self/fd`` target, e.g. ``leaked fds: {7: 'socket:[81234]'}``.
+    """
+    gc.collect()
+    before = open_fds()
+    yield
+    gc.collect()
+    leaked = open_fds() - before
+    if leaked:
+        targets = {fd: fd_target(fd) for fd in sorted(leaked)}
+        raise AssertionError(f"leaked fds: {targets}")
