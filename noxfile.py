@@ -56,5 +56,5 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[test]")
     session.run("python", "bench/run.py", *session.posargs)

@@ -13,17 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback_listen.h"
+
 int main(int argc, char **argv) {
-    int port = argc > 1 ? atoi(argv[1]) : 0, one = 1;
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 1024)) { perror("listen"); return 2; }
-    getsockname(ls, (struct sockaddr *)&a, &len);
-    printf("READY %d\n", ntohs(a.sin_port));
-    fflush(stdout);
+    int ls = listen_loopback(argc > 1 ? atoi(argv[1]) : 0), one = 1;
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, evs[256];
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);

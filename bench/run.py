@@ -1,6 +1,6 @@
 """trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
 
-Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net}]``
+Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net,tls}]``
 (or ``nox -s bench``).
 
 Rows:
@@ -31,8 +31,14 @@ says the queue is full, as Node's ``pipe()`` does; clients driven by a
 ``Tcp`` levels: the server rows above, the server ping-pong with one
 connection (the load generator pinned to the server's CPU, as the client
 rows are), idle memory with 2,000 connections, and the client ping-pong;
-then whether the targets of the net layer are met. The full run ends with
-these rows.
+then whether the targets of the net layer are met.
+
+``--only tls`` runs the rows of ``more_rows.py``: a ``trionet.net`` TLS echo
+server beside raw trio's ``SSLStream`` and the plain net echo (driven by the
+TLS load generator ``tlsloadgen.py``), the multi-task server's connection
+rate (``subs=2`` against ``subs=0``), and ``trionet bench`` (the CLI) beside
+the C load generator against ``trionet serve``. The full run ends with the
+net rows, then these.
 
 Every implementation runs the same workload in its own process, in rounds
 that interleave the implementations; each figure is the median over rounds.
@@ -54,13 +60,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BUILD = HERE / ".build"
+from more_rows import MoreRows
+from procs import HERE, Server, build, load, pinned, result
+
 KINDS = ("trionet", "trionet-tcp", "trio", "asyncio")
 COMPAT_KINDS = ("compat", "compat-tcp", "stdlib")
 # A single pinned connection runs fast; more round trips steady its figure.
 COMPAT_CLIENT_FACTOR = 5
-TICK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNECTIONS = 1000
 NET_KINDS = ("net", "net-pipe", "trionet", "trionet-tcp", "trio")
 NET_CLIENT_KINDS = ("net", "net-pull", "trionet", "trionet-tcp", "trio")
@@ -84,77 +90,15 @@ LOWER_IS_BETTER = (
 )
 
 
-def _build(source: Path, name: str) -> Path | None:
-    if not source.exists() or not shutil.which("gcc"):
-        return None
-    BUILD.mkdir(exist_ok=True)
-    binary = BUILD / name
-    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
-        done = subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=False)
-        if done.returncode:
-            return None
-    return binary
-
-
-def _pinned(command: list[str], cpu: int | None) -> list[str]:
-    if cpu is None:
-        return command
-    return ["taskset", "-c", str(cpu), *command]
-
-
-def _load() -> str:
-    """The 1, 5 and 15-minute load averages: other work on the machine makes figures noisy."""
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _parse(line: str) -> dict[str, float]:
-    fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
-    return {key: float(value) for key, value in fields.items()}
-
-
-def _result(output: str) -> dict[str, float]:
-    lines = [line for line in output.splitlines() if line.startswith("RESULT")]
-    if not lines:
-        raise RuntimeError(f"no RESULT line in: {output!r}")
-    return _parse(lines[-1])
-
-
-class Server:
-    """A server process on loopback whose CPU time and memory can be read."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("READY"):
-            self.stop()
-            raise RuntimeError(f"server did not start: {command}")
-        self.port = int(line.split()[1])
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         shared = HERE.parents[1] / "shared" / "tools" / "loadgen.c"
         source = Path(os.environ.get("TRIONET_LOADGEN_SRC", shared))
-        built = _build(source, "loadgen")
+        built = build(source, "loadgen")
         self.loadgen = [str(built)] if built else [sys.executable, str(HERE / "pyloadgen.py")]
         self.loadgen_name = "C loadgen" if built else "Python pyloadgen.py (likely the bottleneck)"
-        echo = _build(HERE / "echo_server.c", "echo_server")
+        echo = build(HERE / "echo_server.c", "echo_server")
         self.echo = [str(echo)] if echo else [sys.executable, str(HERE / "servers.py"), "asyncio"]
         self.echo_name = "C echo_server" if echo else "asyncio echo server"
         two_cpus = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
@@ -165,13 +109,13 @@ class Bench:
     def _loadgen(self, *args: object, same_cpu: bool = False) -> dict[str, float]:
         """Run the load generator on its CPU, or with ``same_cpu`` on the server's."""
         cpu = self.server_cpu if same_cpu else self.load_cpu
-        command = _pinned([*self.loadgen, *map(str, args)], cpu)
+        command = pinned([*self.loadgen, *map(str, args)], cpu)
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
-        return _result(done.stdout)
+        return result(done.stdout)
 
     def _server(self, kind: str) -> Server:
         command = [sys.executable, str(HERE / "servers.py"), kind, "0"]
-        return Server(_pinned(command, self.server_cpu))
+        return Server(pinned(command, self.server_cpu))
 
     def server_round(self, kind: str, single: bool = False) -> None:
         """50 connections ping-pong, then (if ``single``) one, then a stream."""
@@ -207,7 +151,7 @@ class Bench:
             base = server.rss_bytes()
             command = [*self.loadgen, "idle", "127.0.0.1", str(server.port), str(connections)]
             holder = subprocess.Popen(
-                _pinned([*command, "3"], self.load_cpu), stdout=subprocess.PIPE, text=True
+                pinned([*command, "3"], self.load_cpu), stdout=subprocess.PIPE, text=True
             )
             assert holder.stdout is not None
             for line in holder.stdout:
@@ -225,8 +169,8 @@ class Bench:
         for kind in ("trionet-tcp", "trionet-handoff"):
             server = self._server(kind)
             try:
-                result = self._loadgen("connect", "127.0.0.1", server.port, self.args.connects)
-                self.connects[kind].append(result["conn_per_s"])
+                rate = self._loadgen("connect", "127.0.0.1", server.port, self.args.connects)
+                self.connects[kind].append(rate["conn_per_s"])
             finally:
                 server.stop()
 
@@ -234,15 +178,15 @@ class Bench:
         command = [sys.executable, str(HERE / "clients.py"), kind, str(echo_port)]
         command += [str(self.args.messages * factor), "64"]
         done = subprocess.run(
-            _pinned(command, self.server_cpu),
+            pinned(command, self.server_cpu),
             capture_output=True,
             text=True,
             timeout=600,
             check=True,
         )
-        result = _result(done.stdout)
-        self.results["client ping-pong rt/s"][kind].append(result["rtt_per_s"])
-        self.results["client CPU us/rt"][kind].append(result["cpu_us_per_rt"])
+        figures = result(done.stdout)
+        self.results["client ping-pong rt/s"][kind].append(figures["rtt_per_s"])
+        self.results["client CPU us/rt"][kind].append(figures["cpu_us_per_rt"])
 
     def _header(self) -> None:
         print(f"load generator: {self.loadgen_name}; echo peer for clients: {self.echo_name}")
@@ -252,7 +196,7 @@ class Bench:
     def run_compat(self) -> None:
         """The sync API beside the stdlib's blocking sockets, rounds interleaved."""
         self._header()
-        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        echo = Server(pinned([*self.echo, "0"], self.server_cpu))
         try:
             for round_number in range(self.args.rounds):
                 for kind in COMPAT_KINDS:
@@ -268,13 +212,13 @@ class Bench:
         """trionet.net beside raw trio and the fd and Tcp levels, rounds interleaved."""
         print("\nnet rows: trionet.net beside raw trio, the fd level and Tcp")
         self._header()
-        print(f"idle memory: {NET_IDLE_CONNECTIONS:,} connections; load: {_load()}")
+        print(f"idle memory: {NET_IDLE_CONNECTIONS:,} connections; load: {load()}")
         for round_number in range(self.args.rounds):
             for kind in NET_KINDS:
                 self.server_round(kind, single=True)
                 self.idle_memory(kind, NET_IDLE_CONNECTIONS)
             print(f"  net server round {round_number + 1} done", flush=True)
-        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        echo = Server(pinned([*self.echo, "0"], self.server_cpu))
         try:
             for _ in range(self.args.rounds):
                 for kind in NET_CLIENT_KINDS:
@@ -282,8 +226,16 @@ class Bench:
         finally:
             echo.stop()
         self._table(NET_COLUMNS, "trio", NET_COLUMNS[:-1])
-        print(f"load at the end: {_load()}")
+        print(f"load at the end: {load()}")
         self._targets()
+
+    def run_more(self) -> None:
+        """TLS echo, the multi-task server's connection rate, and ``trionet bench``."""
+        self._header()
+        more = MoreRows(self.args, (self.server_cpu, self.load_cpu), self._loadgen)
+        more.run_tls()
+        more.run_subs()
+        more.run_cli()
 
     def _targets(self) -> None:
         """Whether net meets its targets, each a least ratio to raw trio."""
@@ -308,7 +260,7 @@ class Bench:
             print(f"  server round {round_number + 1} done", flush=True)
         for kind in KINDS:
             self.idle_memory(kind)
-        echo = Server(_pinned([*self.echo, "0"], self.server_cpu))
+        echo = Server(pinned([*self.echo, "0"], self.server_cpu))
         try:
             for _ in range(self.args.rounds):
                 for kind in KINDS:
@@ -357,8 +309,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
         "--only",
-        choices=["compat", "net"],
-        help="compat: only the sync API beside the stdlib; net: only the trionet.net rows",
+        choices=["compat", "net", "tls"],
+        help="compat: only the sync API beside the stdlib; net: only the trionet.net rows;"
+        " tls: only the TLS, multi-task server and trionet bench rows",
     )
     args = parser.parse_args()
     if args.quick:
@@ -368,9 +321,12 @@ def main() -> None:
         bench.run_compat()
     elif args.only == "net":
         bench.run_net()
+    elif args.only == "tls":
+        bench.run_more()
     else:
         bench.run()
         Bench(args).run_net()
+        Bench(args).run_more()
 
 
 if __name__ == "__main__":

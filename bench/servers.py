@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import resource
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -123,8 +124,13 @@ def _write_or_pause(sock: net.Socket, chunk: bytes) -> None:
         sock.pause()
 
 
-async def net_server(port: int, pipe: bool = False) -> None:
-    """Node's echo server: ``c.on('data', c.write)``, or with ``pipe`` as ``c.pipe(c)`` does."""
+async def net_server(
+    port: int, pipe: bool = False, tls: net.TlsOptions | None = None, subs: int = 0
+) -> None:
+    """Node's echo server: ``c.on('data', c.write)``, or with ``pipe`` as ``c.pipe(c)`` does.
+
+    With ``tls``, the same over TLS; with ``subs``, served by the master and ``subs`` tasks.
+    """
 
     def on_connection(sock: net.Socket) -> None:
         sock.set_no_delay(True)
@@ -136,23 +142,38 @@ async def net_server(port: int, pipe: bool = False) -> None:
         else:
             sock.on("data", sock.write)
 
-    async with net.create_server(on_connection) as server:
+    options = {} if tls is None else {"tls": tls}
+    async with net.create_server(on_connection, subs=subs, **options) as server:
         await server.listen(port, "127.0.0.1", backlog=1024)
         print("READY", server.port(), flush=True)
         await server.wait_closed()
 
 
-async def trio_server(port: int) -> None:
-    async def echo(stream: trio.SocketStream) -> None:
-        try:
-            async for data in stream:
-                await stream.send_all(data)
-        except trio.BrokenResourceError:
-            return
+async def _trio_echo(stream: trio.abc.Stream) -> None:
+    try:
+        async for data in stream:
+            await stream.send_all(data)
+    except trio.BrokenResourceError:
+        return
 
+
+async def trio_server(port: int) -> None:
     listeners = await trio.open_tcp_listeners(port, host="127.0.0.1", backlog=1024)
     print("READY", listeners[0].socket.getsockname()[1], flush=True)
-    await trio.serve_listeners(echo, listeners)
+    await trio.serve_listeners(_trio_echo, listeners)
+
+
+async def trio_tls_server(port: int, cert: str, key: str) -> None:
+    """Raw trio over TLS: ``trio.SSLStream`` over ``serve_tcp``, the stdlib's server context."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async with trio.open_nursery() as nursery:
+        serve = partial(
+            trio.serve_ssl_over_tcp, _trio_echo, port, context, host="127.0.0.1", backlog=1024
+        )
+        listeners = await nursery.start(serve)
+        print("READY", listeners[0].transport_listener.socket.getsockname()[1], flush=True)
 
 
 async def asyncio_server(port: int) -> None:
@@ -237,6 +258,13 @@ def main() -> None:
         trio.run(net_server, port)
     elif kind == "net-pipe":
         trio.run(net_server, port, True)
+    elif kind == "net-subs2":
+        trio.run(partial(net_server, port, subs=2))
+    elif kind == "net-tls":
+        tls = net.TlsOptions(cert=sys.argv[3], key=sys.argv[4])
+        trio.run(partial(net_server, port, tls=tls))
+    elif kind == "trio-tls":
+        trio.run(trio_tls_server, port, sys.argv[3], sys.argv[4])
     elif kind == "trio":
         trio.run(trio_server, port)
     elif kind == "asyncio":
