@@ -409,7 +409,7 @@ class Server(EventEmitter):
 
         This runs on the receiving side of a handoff too (a sub-server), so
         whatever is set up per connection (a TLS server context wrapping the
-        transport, and its handshake) belongs here or in ``_serve_one``.
+        transport, and its handshake) belongs here or in ``Socket._serve``.
         """
         try:
             sock = Socket(
@@ -425,17 +425,17 @@ class Server(EventEmitter):
         self._counted()
         nursery = self._nursery
         assert nursery is not None
-        nursery.start_soon(self._serve_one, sock)
+        # The socket's own coroutine is the task: no wrapper frame stays
+        # suspended for the connection's whole life (idle memory counts).
+        nursery.start_soon(sock._serve, self._on_connection, self._gone)
 
-    async def _serve_one(self, sock: Socket) -> None:
-        try:
-            await sock._serve(self._on_connection)
-        finally:
-            self._connections.discard(sock)
-            self._counted()
-            if not self._connections and self._emptied is not None:
-                self._emptied.set()
-                self._emptied = None
+    def _gone(self, sock: Socket) -> None:
+        """A connection's task ended."""
+        self._connections.discard(sock)
+        self._counted()
+        if not self._connections and self._emptied is not None:
+            self._emptied.set()
+            self._emptied = None
 
     async def _on_connection(self, sock: Socket) -> None:
         await self._emit("connection", (sock,))

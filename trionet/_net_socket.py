@@ -140,29 +140,36 @@ class Socket(SocketProps, SocketFlow):
         if self._status != OPEN:
             await self._emit_close()  # no main task ever ran to emit it
 
-    async def _serve(self, on_connection: Callable[[Socket], Awaitable[object]]) -> None:
-        """Run an accepted connection in the calling task (the server's)."""
-        self._server_owned = True
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            try:
-                fd = self._adopt_fd
-                if fd is not None:  # None: destroyed before it started
-                    self._attach(fd)
-                    self._status = OPEN
-                    if await self._server_handshake():
-                        self._start_tasks()
-                        await on_connection(self)
-            except trio.BrokenResourceError as exc:
-                if self._error is None or exc.__cause__ is not self._error:
+    async def _serve(
+        self,
+        on_connection: Callable[[Socket], Awaitable[object]],
+        on_end: Callable[[Socket], object],
+    ) -> None:
+        """Run an accepted connection as a task of the server; ``on_end(self)`` when it ends."""
+        try:
+            self._server_owned = True
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    fd = self._adopt_fd
+                    if fd is not None:  # None: destroyed before it started
+                        self._attach(fd)
+                        self._status = OPEN
+                        if await self._server_handshake():
+                            self._start_tasks()
+                            await on_connection(self)
+                except trio.BrokenResourceError as exc:
+                    if self._error is None or exc.__cause__ is not self._error:
+                        self._abandon()
+                        raise
+                    # The peer broke the connection under the listener (which did
+                    # not catch it): a peer's error, so the socket just closes.
+                except BaseException:
                     self._abandon()
                     raise
-                # The peer broke the connection under the listener (which did
-                # not catch it): a peer's error, so the socket just closes.
-            except BaseException:
-                self._abandon()
-                raise
-            await self._run()
+                await self._run()
+        finally:
+            on_end(self)
 
     def _attach(self, fd: int) -> None:
         """Take ``fd`` as the connection (the socket owns it now), wrapped in TLS if set."""
