@@ -181,10 +181,14 @@ class Layer:
             return
         # An edge may already wait in the epoll (a peer on this CPU answered
         # while we ran): one epoll_wait(0) is cheaper than sleeping for it,
-        # through trio as a leader or behind the leader as a follower.
-        self._dispatch()
-        if _take_ready(states, want):
-            return
+        # through trio as a leader or behind the leader as a follower. Once
+        # followers already wait, the leader will drain for all of them in
+        # one batch: an epoll_wait per waiter would then be a system call
+        # per message for nothing.
+        if self._leader is None or not self._followers:
+            self._dispatch()
+            if _take_ready(states, want):
+                return
         waiter = _Waiter(trio.lowlevel.current_task(), self)
         for state in states:
             if state.waiter[want] is not None:
