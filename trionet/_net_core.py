@@ -246,9 +246,56 @@ class SocketCore(EventEmitter):
             nursery.start_soon(self._timer_loop)
 
     async def _run(self) -> None:
-        """The main task: read until destroyed, then emit the closing events."""
+        """The main task: read until destroyed, then emit the closing events.
+
+        The read loop and its read are written inline: this coroutine stays
+        suspended for a connection's whole life, and each frame more is idle
+        memory.
+        """
         try:
-            await self._read_loop()
+            while not self._destroyed:
+                if not self._flowing or self._receiving or (self._eof and self._stash is None):
+                    await self._park()
+                    continue
+                stash = self._stash
+                if stash is not None:
+                    self._stash = None
+                    await self._deliver(stash)
+                    continue
+                pending: bytes | memoryview | None = None
+                with trio.CancelScope() as scope:
+                    self._read_scope = scope
+                    while self._flowing and not self._destroyed:
+                        transport = self._transport
+                        assert transport is not None
+                        self._in_read = True
+                        data: bytes | memoryview
+                        try:
+                            onread = self._onread
+                            if onread is None:
+                                data = await transport.read(_READ_SIZE)
+                            else:
+                                buffer = onread[0]() if callable(onread[0]) else onread[0]
+                                view = memoryview(buffer).cast("B")
+                                data = view[: await transport.receive_into(view)]
+                        except trio.ClosedResourceError:
+                            if not self._destroyed:
+                                raise
+                            break  # destroyed: the outer loop ends too
+                        except OSError as exc:
+                            self._destroy(exc)
+                            break
+                        finally:
+                            self._read_ended()
+                        if scope.cancel_called:
+                            pending = data  # paused mid-read: keep it for later
+                            break
+                        await self._deliver(data)
+                        if not data:
+                            break
+                self._read_scope = None
+                if pending is not None:
+                    self._stash = bytes(pending)
         except BaseException:
             self._abandon()
             raise
@@ -290,57 +337,13 @@ class SocketCore(EventEmitter):
         wake = self._wake = trio.Event()
         await wake.wait()
 
-    async def _read_loop(self) -> None:
-        while not self._destroyed:
-            if not self._flowing or self._receiving or (self._eof and self._stash is None):
-                await self._park()
-                continue
-            stash = self._stash
-            if stash is not None:
-                self._stash = None
-                await self._deliver(stash)
-                continue
-            pending: bytes | memoryview | None = None
-            with trio.CancelScope() as scope:
-                self._read_scope = scope
-                while self._flowing and not self._destroyed:
-                    data = await self._read_some()
-                    if data is None:
-                        return
-                    if scope.cancel_called:
-                        pending = data  # paused mid-read: keep it for later
-                        break
-                    await self._deliver(data)
-                    if not data:
-                        break
-            self._read_scope = None
-            if pending is not None:
-                self._stash = bytes(pending)
-
-    async def _read_some(self) -> bytes | memoryview | None:
-        """One read for the flowing reader; ``None`` once the socket is down."""
-        transport = self._transport
-        assert transport is not None
-        self._in_read = True
-        try:
-            onread = self._onread
-            if onread is None:
-                return await transport.read(_READ_SIZE)
-            view = memoryview(onread[0]() if callable(onread[0]) else onread[0]).cast("B")
-            return view[: await transport.receive_into(view)]
-        except trio.ClosedResourceError:
-            if self._destroyed:
-                return None
-            raise
-        except OSError as exc:
-            self._destroy(exc)
-            return None
-        finally:
-            self._in_read = False
-            left = self._read_left
-            if left is not None:
-                self._read_left = None
-                left.set()
+    def _read_ended(self) -> None:
+        """A flowing read returned: wake a ``receive_some`` waiting for it to unwind."""
+        self._in_read = False
+        left = self._read_left
+        if left is not None:
+            self._read_left = None
+            left.set()
 
     async def _deliver(self, data: bytes | memoryview) -> None:
         """Hand one chunk (empty: the end) to the listeners.
