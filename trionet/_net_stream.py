@@ -97,7 +97,7 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
         await self._check_send()
         self._sending = True
         try:
-            if self._queue or self._writer_running:
+            if self._queue or self._writer_busy():
                 await self._wait_idle()
             else:
                 transport = self._transport
