@@ -65,8 +65,8 @@ class SocketProps(SocketCore):
 
     # -- options --------------------------------------------------------------
 
-    def set_timeout(self, timeout: float, callback: Callable[[], Any] | None = None) -> Self:
-        """Emit ``'timeout'`` after ``timeout`` seconds without reads or writes.
+    def set_timeout(self, seconds: float, callback: Callable[[], Any] | None = None) -> Self:
+        """Emit ``'timeout'`` after ``seconds`` without reads or writes.
 
         The socket stays open. The timer fires once per idle stretch: any
         activity (or another ``set_timeout``) re-arms it. ``0`` disables it.
@@ -75,10 +75,10 @@ class SocketProps(SocketCore):
         Node equivalent: ``socket.setTimeout(timeout[, callback])`` (ms there).
 
         Raises:
-            TypeError: ``timeout`` is not a number, or ``callback`` not callable.
-            ValueError: ``timeout`` is negative or not finite.
+            TypeError: ``seconds`` is not a number, or ``callback`` not callable.
+            ValueError: ``seconds`` is negative or not finite.
         """
-        seconds = check_seconds("timeout", timeout)
+        seconds = check_seconds("seconds", seconds)
         check_callable("callback", callback)
         if self._destroyed:
             return self
