@@ -7,10 +7,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from trionet.compat import _iosched
-from trionet.compat._wait import wake_fd
-
-# Made once for the thread running the tests, and kept as long as it lives.
-wake_fd()
 
 
 def iosched_left_clean() -> Iterator[None]:
