@@ -62,6 +62,13 @@ def _dns_names(sock: net.Socket) -> list[str]:
     return [value for kind, value in cert["subjectAltName"] if kind == "DNS"]
 
 
+def _fd(sock: net.Socket) -> int:
+    """The fd under ``sock`` (for socket options ``net`` does not offer)."""
+    transport = sock._transport
+    assert transport is not None
+    return transport.fd
+
+
 async def _echo(sock: net.Socket) -> None:
     sock.on("data", sock.write)
 
@@ -193,6 +200,57 @@ async def test_pull_mode_and_send_all(flavor: Flavor, autojump_clock: MockClock)
         await peer.send_eof()
         assert await sock.receive_some() == b"pong"
         assert await sock.receive_some() == b""
+
+
+async def test_small_writes_to_a_reader_that_waits_arrive_in_order_then_drain(
+    flavor: Flavor, autojump_clock: MockClock
+) -> None:
+    # Over TLS each write is encrypted at once, and what the kernel refuses
+    # is held until the writer task flushes it: order must survive that.
+    async with flavor.serving() as served, flavor.connect(served.port) as sock:
+        await sock.send_all(b"go")  # the server side is connected and secured
+        peer = await served.next_socket()
+        assert await peer.receive_some() == b"go"
+        drained = trio.Event()
+        peer.on("drain", drained.set)
+        written = bytearray()
+        for number in range(100_000):  # the buffers fill long before
+            chunk = number.to_bytes(4, "big") * 256
+            written += chunk
+            if not peer.write(chunk):
+                break
+        assert not peer.write(b"end")
+        written += b"end"
+        received = bytearray()
+        while len(received) < len(written):
+            received += await sock.receive_some(1 << 20)
+        await drained.wait()
+    assert received == written
+
+
+async def test_a_write_the_kernel_takes_in_part_is_flushed_by_the_writer(
+    flavor: Flavor, autojump_clock: MockClock
+) -> None:
+    async with flavor.serving() as served, flavor.connect(served.port) as sock:
+        await sock.send_all(b"go")
+        peer = await served.next_socket()
+        assert await peer.receive_some() == b"go"
+        for fd, setter in (
+            (_fd(peer), trionet.socket.set_send_buffer_size),
+            (_fd(sock), trionet.socket.set_recv_buffer_size),
+        ):
+            setter(fd, 32768)
+        message = bytes(range(256)) * 400  # more than the two small buffers hold
+        peer.write(message)
+        finished = trio.Event()
+        peer.end(callback=finished.set)
+        await trio.sleep(1)
+        assert not finished.is_set()  # the rest waits for the reader
+        received = bytearray()
+        while chunk := await sock.receive_some():
+            received += chunk
+        await finished.wait()
+    assert received == message
 
 
 async def test_trio_check_half_closeable_stream(flavor: Flavor) -> None:

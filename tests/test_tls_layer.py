@@ -287,15 +287,44 @@ async def test_an_error_after_good_records_comes_on_the_next_read(
         await client.receive(65536)
 
 
-async def test_try_send_leaves_sending_to_the_writer(
+async def test_try_send_waits_for_the_handshake(
+    pair: Pair, ca: trustme.CA, leaf: trustme.LeafCert
+) -> None:
+    client, server = await pair.usual(ca, leaf)
+    with pytest.raises(BlockingIOError):
+        client.try_send(b"x")
+    await handshake_both(client, server)
+    assert client.try_send(b"") == 0
+    assert client.try_send(b"x") == 1
+    assert not client.held
+    assert await server.receive(10) == b"x"
+
+
+async def test_try_send_holds_what_the_kernel_refused(
     pair: Pair, ca: trustme.CA, leaf: trustme.LeafCert
 ) -> None:
     client, server = await pair.usual(ca, leaf, handshake=True)
-    with pytest.raises(BlockingIOError):
+    s.set_send_buffer_size(client.fd, 4096)
+    sent = bytearray()
+    for round_number in range(10_000):  # the kernel's buffers fill long before
+        chunk = round_number.to_bytes(4, "big") * 4096
+        sent += chunk[: client.try_send(chunk)]
+        if client.held:
+            break
+    assert client.held
+    with pytest.raises(BlockingIOError):  # nothing may overtake the held records
         client.try_send(b"x")
-    await client.wait_writable()
-    await client.send(b"x")
-    assert await server.receive(10) == b"x"
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < len(sent):
+            received.extend(await server.receive(65536))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        await client.flush()
+        assert not client.held
+    assert received == sent
 
 
 async def test_cancelled_receive_leaves_the_connection_usable(

@@ -122,7 +122,6 @@ class SocketCore(EventEmitter):
         "_user_closed",
         "_wake",
         "_writer_running",
-        "_writer_wake",
     )
 
     def __init__(self, allow_half_open: bool, high_water_mark: int) -> None:
@@ -145,7 +144,6 @@ class SocketCore(EventEmitter):
         self._queue: deque[tuple[Buffer, WriteCallback | None]] | None = None
         self._buffer_size = self._bytes_written = self._bytes_read = 0
         self._writer_running = self._need_drain = self._sending = False
-        self._writer_wake: trio.Event | None = None  # set: a parked writer has work
         self._idle_event: trio.Event | None = None
         # Reading
         self._flowing: bool | None = None  # None: neither flowing nor paused yet (Node)
@@ -198,7 +196,6 @@ class SocketCore(EventEmitter):
                 scope.cancel()
         self._kick()
         self._wake_idle()
-        self._wake_writer()
 
     def _abandon(self) -> None:
         """The main task is leaving by an exception: close without events."""
@@ -225,7 +222,6 @@ class SocketCore(EventEmitter):
         self._start_timer()
 
     def _start_writer(self) -> None:
-        self._wake_writer()
         nursery = self._nursery
         if (
             not self._writer_running
@@ -235,16 +231,6 @@ class SocketCore(EventEmitter):
         ):
             self._writer_running = True
             nursery.start_soon(self._write_loop)
-
-    def _writer_busy(self) -> bool:
-        """A writer task runs and is not parked waiting for work (TLS)."""
-        return self._writer_running and self._writer_wake is None
-
-    def _wake_writer(self) -> None:
-        wake = self._writer_wake
-        if wake is not None:
-            self._writer_wake = None
-            wake.set()
 
     def _start_timer(self) -> None:
         nursery = self._nursery
@@ -424,6 +410,9 @@ class SocketCore(EventEmitter):
                 if queue:
                     await self._send_queued(transport, queue)
                     continue
+                if transport.held:
+                    await transport.flush()
+                    continue
                 self._queue = None
                 if self._need_drain:
                     self._need_drain = False
@@ -436,14 +425,7 @@ class SocketCore(EventEmitter):
                     self._finished = True
                     await self._emit("finish", ())
                     self._close_if_done()
-                if self._ended or not getattr(transport, "encrypted", False):
-                    return
-                # Over TLS every write goes through this task (the transport
-                # cannot send without waiting): it waits for the next write
-                # instead of ending, since a task started per message cost
-                # more than the encryption.
-                wake = self._writer_wake = trio.Event()
-                await wake.wait()
+                return
         except trio.ClosedResourceError:
             if not self._destroyed:
                 raise
@@ -473,7 +455,7 @@ class SocketCore(EventEmitter):
     async def _wait_idle(self) -> None:
         """Wait until the writer has sent everything it can (or the socket is down)."""
         while not self._destroyed and (
-            self._writer_busy() or (self._queue and self._status == OPEN)
+            self._writer_running or (self._queue and self._status == OPEN)
         ):
             idle = self._idle_event
             if idle is None:

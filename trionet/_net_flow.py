@@ -93,6 +93,8 @@ class SocketFlow(StreamMethods):
             else:
                 self._touch()
                 if sent == size:
+                    if transport.held:
+                        self._start_writer()  # TLS kept records the kernel refused
                     return self._below_mark()
             payload = memoryview(payload)[sent:]
         self._enqueue(payload, callback)

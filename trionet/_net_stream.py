@@ -97,7 +97,7 @@ class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
         await self._check_send()
         self._sending = True
         try:
-            if self._queue or self._writer_busy():
+            if self._queue or self._writer_running:
                 await self._wait_idle()
             else:
                 transport = self._transport

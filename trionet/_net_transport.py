@@ -11,8 +11,10 @@ fd level's attempts (``trionet._ops``) run by its driver
 ``try_send`` is what lets ``write()`` hand data to the kernel at once, as
 Node does: it makes the system call only when the readiness layer's bit
 says it may succeed, and keeps that bit exactly as the driver would (see
-``trionet._readiness``). A transport that cannot send without waiting
-(TLS) raises ``BlockingIOError`` there, and the writer task sends instead.
+``trionet._readiness``). TLS encrypts there and may keep ciphertext the
+kernel did not take (``held``), which the writer task ``flush``es; when it
+cannot encrypt without waiting it raises ``BlockingIOError``, and the
+writer task sends instead.
 
 The receive and send methods return the driver's coroutine instead of
 being ``async`` themselves: one frame fewer on every waiting reader.
@@ -48,6 +50,13 @@ class Transport(Protocol):
 
     def try_send(self, data: Buffer) -> int:
         """Send without waiting; ``BlockingIOError`` when nothing can go now."""
+
+    @property
+    def held(self) -> bool:
+        """Whether bytes ``try_send`` took still wait for ``flush``."""
+
+    async def flush(self) -> None:
+        """Send what ``try_send`` left ``held``."""
 
     def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
         """Send some of ``data``, waiting until at least one byte can go."""
@@ -100,6 +109,11 @@ class FdTransport:
             raise
         _settle(self._entry, state, WRITE)
         return sent
+
+    held = False  # the kernel took each try_send's bytes, or none of them
+
+    async def flush(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
         entry = self._entry

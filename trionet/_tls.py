@@ -58,6 +58,14 @@ technique is trio's (``trio/_ssl.py``; read its opening comment):
    default, as in the stdlib and Node), else raises ``ssl.SSLEOFError``;
    after our own ``send_eof`` it always reads as ``b""``.
    ``close_notify_received`` tells the two ends apart.
+7. ``try_send`` is the fast path of ``net.Socket.write``: when nothing
+   else is in flight (handshake done, no send holding the lock, no
+   ciphertext waiting) it encrypts and offers the records to the kernel at
+   once, with no task switch; a message then costs what it costs trio's
+   ``SSLStream``. OpenSSL counts the records as sent once encrypted, so
+   what the kernel does not take is ``held``: it goes out first with the
+   next send, and the socket's writer task ``flush``es it without waiting
+   for one.
 """
 
 from __future__ import annotations
@@ -117,6 +125,7 @@ class TlsTransport:
         "_eof_sent",
         "_handshake",
         "_handshake_done",
+        "_held",
         "_incoming",
         "_inner",
         "_outgoing",
@@ -167,7 +176,10 @@ class TlsTransport:
         self._recv_count = 0  # inner reads so far (rule 2)
         self._handshake: trio.Event | None = None  # set when the handshake has ended
         self._handshake_done = False
-        self._delayed = b""  # a TLS 1.3 server's session tickets (rule 3)
+        # Ciphertext due before the next send: a TLS 1.3 server's session
+        # tickets (rule 3), or what the kernel left of a try_send (rule 7).
+        self._delayed = b""
+        self._held = False  # _delayed holds a try_send's records: flush soon
         self._deferred: ssl.SSLError | None = None  # met while gathering records
         self._stash = bytearray()  # plaintext decrypted by send_eof (rule 5)
         self._closed = False
@@ -253,11 +265,68 @@ class TlsTransport:
             await self._ensure_handshake()
 
     def try_send(self, data: Buffer) -> int:
-        """Always ``BlockingIOError``: encrypted bytes are sent by the writer task.
+        """Encrypt up to 128 KiB of ``data`` and hand it to the kernel now (rule 7).
 
-        Encrypting here would commit records the kernel might then refuse.
+        Returns how many bytes of ``data`` were encrypted. Ciphertext the
+        kernel did not take at once is ``held``: it goes out ahead of
+        anything else on the next ``send``, ``flush`` or ``send_eof``.
+
+        Raises:
+            BlockingIOError: the transport cannot encrypt without waiting
+                (handshake, a send in progress, EOF sent, closed, failed):
+                ``send`` does it, and reports what is wrong.
+            ssl.SSLError: encryption failed (the transport is broken).
         """
-        raise BlockingIOError(errno.EAGAIN, "TLS data is sent by the writer task")
+        if (
+            not self._handshake_done
+            or self._held
+            or self._eof_sent
+            or self._closed
+            or self._broken is not None
+            or self._send_lock.locked()
+            or self._outgoing.pending
+        ):
+            raise BlockingIOError(errno.EAGAIN, "TLS data must wait for the writer task")
+        chunk = _chunk(data)
+        if not chunk:
+            return 0
+        try:
+            self._ssl.write(chunk)
+        except ssl.SSLWantReadError as exc:
+            # Nothing was taken (a renegotiation wants the peer first); the
+            # writer's ``send`` retries with the same bytes, as OpenSSL asks.
+            raise BlockingIOError(errno.EAGAIN, "TLS must read before it writes") from exc
+        except ssl.SSLError as exc:
+            self._fail(exc)
+            raise
+        ciphertext = self._delayed + self._outgoing.read()
+        self._delayed = b""
+        try:
+            sent = self._inner.try_send(ciphertext)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._broken = exc  # records OpenSSL counted as sent are lost (rule 4)
+            raise
+        if sent < len(ciphertext):
+            self._delayed = ciphertext[sent:]
+            self._held = True
+        return len(chunk)
+
+    @property
+    def held(self) -> bool:
+        """Whether ciphertext of a ``try_send`` still waits for ``flush``."""
+        return self._held
+
+    async def flush(self) -> None:
+        """Send the ciphertext ``try_send`` left ``held``.
+
+        Raises:
+            ssl.SSLError, OSError: the connection failed.
+            trio.ClosedResourceError: the transport was closed.
+        """
+        self._check()
+        await self._send_raw(b"")
 
     async def send(self, data: Buffer | Sequence[Buffer]) -> int:
         """Encrypt and send up to 128 KiB of ``data``; return how many bytes that was.
@@ -516,6 +585,7 @@ class TlsTransport:
                 if self._delayed:
                     data = self._delayed + data
                     self._delayed = b""
+                    self._held = False
                 view = memoryview(data)
                 while view:
                     view = view[await self._inner.send(view) :]
@@ -549,6 +619,7 @@ class TlsTransport:
             with contextlib.suppress(OSError, trio.ClosedResourceError):
                 self._inner.try_send(self._delayed + alert)
             self._delayed = b""
+            self._held = False
 
 
 def _chunk(data: Buffer | Sequence[Buffer]) -> Buffer:
