@@ -55,18 +55,9 @@ def _options(leaf: trustme.LeafCert, **extra: Any) -> net.TlsOptions:
 
 def _dns_names(sock: net.Socket) -> list[str]:
     """The DNS names of the certificate the peer of ``sock`` presented."""
-    transport = sock._transport
-    assert isinstance(transport, TlsTransport)
-    cert = transport.getpeercert()
+    cert = sock.get_peer_certificate()
     assert cert is not None
     return [value for kind, value in cert["subjectAltName"] if kind == "DNS"]
-
-
-def _fd(sock: net.Socket) -> int:
-    """The fd under ``sock`` (for socket options ``net`` does not offer)."""
-    transport = sock._transport
-    assert transport is not None
-    return transport.fd
 
 
 async def _echo(sock: net.Socket) -> None:
@@ -236,8 +227,8 @@ async def test_a_write_the_kernel_takes_in_part_is_flushed_by_the_writer(
         peer = await served.next_socket()
         assert await peer.receive_some() == b"go"
         for fd, setter in (
-            (_fd(peer), trionet.socket.set_send_buffer_size),
-            (_fd(sock), trionet.socket.set_recv_buffer_size),
+            (peer.fileno(), trionet.socket.set_send_buffer_size),
+            (sock.fileno(), trionet.socket.set_recv_buffer_size),
         ):
             setter(fd, 32768)
         message = bytes(range(256)) * 400  # more than the two small buffers hold
@@ -329,9 +320,9 @@ async def test_end_sends_close_notify_and_keeps_reading(
         sock.on("data", received.extend)
         sock.end(b"request" * 50_000)  # queued: end() flushes it first
         await sock.wait_closed()
-        transport = sock._transport
+        assert sock.get_protocol() == version.name.replace("v1_", "v1.")
+        transport = sock._transport  # the end of stream was TLS's own, not a TCP FIN
         assert isinstance(transport, TlsTransport)
-        assert transport.version() == version.name.replace("v1_", "v1.")
         assert transport.close_notify_received
     assert received == reply
 
@@ -418,14 +409,47 @@ def _no_delay(sock: net.Socket) -> bool:
         return bool(raw.getsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY))
 
 
+async def test_what_the_handshake_agreed_on(ca: trustme.CA, autojump_clock: MockClock) -> None:
+    leaf = ca.issue_cert(*NAMES)
+    server_tls = _options(leaf, alpn=["h2", "http/1.1"])
+    client_tls = net.TlsOptions(ca=ca.cert_pem.bytes(), alpn=["spdy/3", "http/1.1"])
+    async with (
+        serving(tls=server_tls) as served,
+        net.Socket() as sock,
+    ):
+        assert sock.get_peer_certificate() is None  # nothing agreed yet
+        await sock.connect(served.port, "127.0.0.1", tls=client_tls)
+        peer = await served.next_socket()
+        for end in (sock, peer):
+            assert end.alpn_protocol == "http/1.1"
+            assert end.get_protocol() == "TLSv1.3"
+            cipher = end.get_cipher()
+            assert cipher is not None
+            assert cipher[1] == "TLSv1.3"
+        assert sock.get_peer_certificate(binary_form=True) == ssl.PEM_cert_to_DER_cert(
+            leaf.cert_chain_pems[0].bytes().decode()
+        )
+        assert peer.get_peer_certificate() is None  # the client presented none
+        await sock.aclose()
+        assert sock.get_protocol() == "TLSv1.3"  # still readable after close, as in Node
+
+
+async def test_plain_sockets_have_no_tls_details(autojump_clock: MockClock) -> None:
+    async with serving() as served, net.connect(served.port, "127.0.0.1") as sock:
+        await until(lambda: sock.ready_state == "open")
+        assert sock.alpn_protocol is None
+        assert sock.get_protocol() is None
+        assert sock.get_cipher() is None
+        assert sock.get_peer_certificate() is None
+        assert sock.get_peer_certificate(binary_form=True) is None
+
+
 async def test_client_certificates_mutual_tls(ca: trustme.CA, autojump_clock: MockClock) -> None:
     server_tls = _options(ca.issue_cert(*NAMES), ca=ca.cert_pem.bytes())
     identities: list[Any] = []
 
     def on_connection(sock: net.Socket) -> None:
-        transport = sock._transport
-        assert isinstance(transport, TlsTransport)
-        identities.append(transport.getpeercert())
+        identities.append(sock.get_peer_certificate())
         sock.on("data", sock.write)
 
     async with serving(on_connection, tls=server_tls) as served:

@@ -5,13 +5,16 @@ Setters (``set_timeout``, ``set_keep_alive``, ``set_no_delay``, ``ref``,
 is closed (SPEC 8.3). A TCP option set before the connection exists is kept
 and applied when the fd arrives; Unix-domain sockets ignore TCP options.
 The properties read the core's counters and flags, and the fd's addresses.
+On a TLS socket, what the handshake agreed on (``alpn_protocol``,
+``get_protocol``, ``get_cipher``, ``get_peer_certificate``) reads as ``None``
+until the handshake is done, and on plain sockets.
 """
 
 from __future__ import annotations
 
 import socket as _stdsocket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import trio
 
@@ -22,6 +25,7 @@ from ._fdtable import entry
 from ._net_core import CONNECTING, OPEN, SocketCore
 from ._net_dial import check_callable
 from ._net_errors import AddressInfo
+from ._tls import TlsTransport
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -266,3 +270,59 @@ class SocketProps(SocketCore):
     def remote_port(self) -> int | None:
         """The peer's port. Node: ``socket.remotePort``."""
         return self._remote[2]
+
+    # -- TLS (Node's tls.TLSSocket) -------------------------------------------
+
+    def _secured(self) -> TlsTransport | None:
+        transport = self._transport
+        if isinstance(transport, TlsTransport) and transport.handshake_done:
+            return transport
+        return None
+
+    @property
+    def alpn_protocol(self) -> str | None:
+        """The protocol ALPN agreed on (``TlsOptions(alpn=...)``), else ``None``.
+
+        Node equivalent: ``tlsSocket.alpnProtocol`` (``false`` there).
+        """
+        secured = self._secured()
+        return None if secured is None else secured.selected_alpn_protocol()
+
+    def get_protocol(self) -> str | None:
+        """``'TLSv1.3'``, ``'TLSv1.2'``...; ``None`` on a plain or unsecured socket.
+
+        Node equivalent: ``tlsSocket.getProtocol()``.
+        """
+        secured = self._secured()
+        return None if secured is None else secured.version()
+
+    def get_cipher(self) -> tuple[str, str, int] | None:
+        """``(name, protocol, secret bits)`` as ``ssl`` reports them; ``None`` without TLS.
+
+        Node equivalent: ``tlsSocket.getCipher()`` (an object there).
+        """
+        secured = self._secured()
+        return None if secured is None else secured.cipher()
+
+    @overload
+    def get_peer_certificate(
+        self, binary_form: Literal[False] = False
+    ) -> dict[str, Any] | None: ...
+
+    @overload
+    def get_peer_certificate(self, binary_form: Literal[True]) -> bytes | None: ...
+
+    def get_peer_certificate(self, binary_form: bool = False) -> dict[str, Any] | bytes | None:
+        """The peer's certificate, as ``ssl.SSLSocket.getpeercert`` gives it.
+
+        A dict of its fields (empty when it was not verified), or the DER
+        bytes with ``binary_form=True``; ``None`` when the peer sent none
+        (a client without a certificate), and on a plain or unsecured socket.
+
+        Node equivalent: ``tlsSocket.getPeerCertificate()`` (raw DER there is
+        ``cert.raw``).
+        """
+        secured = self._secured()
+        if secured is None:
+            return None
+        return secured.getpeercert(True) if binary_form else secured.getpeercert()
