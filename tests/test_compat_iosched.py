@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from _compat import Background, iosched_left_clean
+from _compat import iosched_left_clean
+from _compat_net import Worker
 from _fds import Owned
 from trionet.compat import iosched
 from trionet.compat.tcp import Tcp
@@ -116,11 +117,11 @@ class TestPoll:
             time.sleep(SHORT)  # the other thread's delay; the poll must not time out
             os.write(write_end, b"!")
 
-        writer = Background(write_soon)
+        writer = Worker(write_soon)
         start = time.monotonic()
         assert iosched.poll(30) == 1
         assert time.monotonic() - start < SLACK
-        writer.join()
+        writer.outcome()
 
     def test_bad_timeouts(self) -> None:
         with pytest.raises(ValueError, match="timeout"):
@@ -270,12 +271,12 @@ class TestThreads:
         ev = iosched.event(iosched.READ, read_end, lambda: False)
         iosched.add(ev)
         # Another thread sees none of this thread's events...
-        assert Background(lambda: iosched.poll(0)).join() == 0
+        assert Worker(lambda: iosched.poll(0)).outcome() == 0
         # ...and may not delete or add them.
         with pytest.raises(RuntimeError, match="another thread"):
-            Background(lambda: iosched.delete(ev)).join()
+            Worker(lambda: iosched.delete(ev)).outcome()
         with pytest.raises(RuntimeError, match="another thread"):
-            Background(lambda: iosched.add(ev)).join()
+            Worker(lambda: iosched.add(ev)).outcome()
         assert iosched.poll(0) == 1
 
     def test_forever_returns_once_no_event_is_left(self, pipe: tuple[int, int]) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import trio
-from _compat import Background, iosched_left_clean
+from _compat import iosched_left_clean
+from _compat_net import Worker
 from _fds import Fds, Owned, is_open, open_fds
 from trionet.compat import iosched
 from trionet.compat import socket as csocket
@@ -484,7 +485,7 @@ class TestServe:
 
     def test_echoes_twenty_clients_at_once_each_in_its_own_thread(self, owned: Owned) -> None:
         server = owned(Tcp.create_server(LOOPBACK, backlog=20))
-        serving = Background(lambda: server.serve(self.echo))
+        serving = Worker(lambda: server.serve(self.echo))
         clients = [owned(Tcp.create_client(server.sock_name(), timeout=5)) for _ in range(20)]
         for number, client in enumerate(clients):
             client.send_all(f"client {number}")
@@ -492,7 +493,7 @@ class TestServe:
             assert recv_exactly(client, len(f"client {number}")) == f"client {number}".encode()
         server.close()
         with pytest.raises(trio.ClosedResourceError):
-            serving.join()
+            serving.outcome()
         # Closing the listener closed the connections still served.
         assert all(client.recv(timeout=5) == b"" for client in clients)
 
@@ -507,7 +508,7 @@ class TestServe:
                 return
             raise LookupError("from a handler")
 
-        serving = Background(lambda: server.serve(handler))
+        serving = Worker(lambda: server.serve(handler))
         waiting = owned(Tcp.create_client(server.sock_name(), timeout=5))
         for _ in range(100):
             if first_seen:
@@ -515,7 +516,7 @@ class TestServe:
             time.sleep(0.01)
         owned(Tcp.create_client(server.sock_name(), timeout=5))
         with Timed() as timed, pytest.raises(LookupError) as caught:
-            serving.join()
+            serving.outcome()
         assert type(caught.value) is LookupError
         assert timed.took < SLACK
         assert first_seen[0].closed
@@ -529,7 +530,7 @@ class TestServe:
         def handler(tcp: Tcp, remote: trionet.SockAddr) -> None:
             taken.append(tcp.fly_away())
 
-        serving = Background(lambda: server.serve(handler))
+        serving = Worker(lambda: server.serve(handler))
         client = owned(Tcp.create_client(server.sock_name(), timeout=5))
         for _ in range(200):
             if taken:
@@ -540,7 +541,7 @@ class TestServe:
         assert recv_exactly(adopted, 10) == b"still here"
         server.close()
         with pytest.raises(trio.ClosedResourceError):
-            serving.join()
+            serving.outcome()
 
 
 # --- sending and receiving -----------------------------------------------------------------
@@ -558,10 +559,10 @@ class TestSendRecv:
     def test_send_all_of_four_mib_while_a_thread_reads(self, owned: Owned) -> None:
         conn = Connection(owned)
         payload = bytes(range(256)) * (4 * MIB // 256)
-        reader = Background(lambda: recv_all(conn.server))
+        reader = Worker(lambda: recv_all(conn.server))
         conn.client.send_all(payload, timeout=60)
         conn.client.shutdown("w")
-        assert reader.join(60) == payload
+        assert reader.outcome(60) == payload
 
     def test_send_all_timeout_reports_exactly_what_the_peer_receives(self, owned: Owned) -> None:
         listener = owned(Tcp.create_server(LOOPBACK))
@@ -686,12 +687,12 @@ class TestOptionsAndClose:
 
     def test_close_from_another_thread_wakes_a_blocked_recv(self, owned: Owned) -> None:
         conn = Connection(owned)
-        blocked = Background(lambda: conn.server.recv(timeout=30))
+        blocked = Worker(lambda: conn.server.recv(timeout=30))
         time.sleep(SHORT)  # let it block; it is woken, not timed out, either way
         with Timed() as timed:
             conn.server.close()
             with pytest.raises(trio.ClosedResourceError):
-                blocked.join()
+                blocked.outcome()
         assert timed.took < SLACK
 
     def test_with_closes_on_exit(self, owned: Owned) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import trio
-from _compat import Background
+from _compat_net import Worker
 from _fds import Fds, Owned, is_open, open_fds
 from trionet.compat.udp import Udp
 
@@ -153,12 +153,12 @@ class TestClose:
 
     def test_close_from_another_thread_wakes_a_blocked_recvfrom(self, owned: Owned) -> None:
         udp = bound(owned)
-        blocked = Background(lambda: udp.recvfrom(timeout=30))
+        blocked = Worker(lambda: udp.recvfrom(timeout=30))
         time.sleep(SHORT)
         start = time.monotonic()
         udp.close()
         with pytest.raises(trio.ClosedResourceError):
-            blocked.join()
+            blocked.outcome()
         assert time.monotonic() - start < SLACK
 
     def test_with_closes_on_exit(self) -> None:
