@@ -23,6 +23,8 @@ import errno
 import os
 import socket as _stdsocket
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import trio
 
@@ -33,11 +35,15 @@ __all__ = [
     "Entry",
     "close",
     "close_socket",
+    "close_wake_fd",
     "entry",
     "kind",
     "register",
+    "sleep_on",
     "wake_sleepers",
 ]
+
+T = TypeVar("T")
 
 _SUPPORTED_FAMILIES = (_stdsocket.AF_INET, _stdsocket.AF_INET6, _stdsocket.AF_UNIX)
 _SUPPORTED_TYPES = (_stdsocket.SOCK_STREAM, _stdsocket.SOCK_DGRAM)
@@ -55,6 +61,7 @@ class Entry:
         "fd",
         "sleepers",
         "sock",
+        "streak",
         "stream",
     )
 
@@ -71,6 +78,9 @@ class Entry:
         self.closed = False
         # Threads blocked on this socket in compat: wake-up fd -> direction.
         self.sleepers: dict[int, int] = {}
+        # Per direction (READ, WRITE): how many calls in a row in compat found
+        # the socket not ready; compat's hint to poll before the system call.
+        self.streak = [0, 0]
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -81,13 +91,19 @@ _entries: dict[int, Entry] = {}
 _lock = threading.Lock()
 
 
-def fall_asleep(target: Entry, wake_fd: int, want: int) -> None:
-    """Register ``wake_fd`` to be signalled if ``target`` is closed meanwhile.
+def sleep_on(
+    target: Entry, wake_fd: int, want: int, poll: Callable[[int | None], T], wait: int | None
+) -> T:
+    """``poll(wait)``, registered meanwhile as a sleeper on ``target`` that ``close`` wakes.
 
-    Under the table's lock, so ``close`` never writes to a wake-up fd
-    whose thread has already moved on (and perhaps closed it). Every call
-    must be paired with ``wake_up`` (plain calls rather than a context
-    manager: this is on every blocking round trip of compat).
+    For compat's threads: ``wake_fd`` is the calling thread's wake-up fd,
+    which ``poll`` watches beside ``target``'s fds; ``close`` signals it.
+    Without the table's lock, which measured a tenth of a stdlib round
+    trip here: each step is one atomic dict operation, ordered so that
+    nothing is missed (the sleeper registers, then looks at ``closed``;
+    ``close`` sets ``closed``, then signals whoever is registered). The
+    lock still keeps ``close`` from writing to a wake-up fd that has been
+    closed (see ``close_wake_fd``).
 
     Raises:
         trio.ClosedResourceError: ``target`` is already closed.
@@ -95,19 +111,31 @@ def fall_asleep(target: Entry, wake_fd: int, want: int) -> None:
             ``target``. Threads may share a listener, as with the stdlib:
             each accepted connection goes to one of them whole.
     """
-    with _lock:
+    sleepers = target.sleepers
+    sleepers[wake_fd] = want
+    try:
         if target.closed:
             raise trio.ClosedResourceError("the socket was closed")
-        if want in target.sleepers.values() and not _listening(target):
+        if len(sleepers) > 1 and _came_second(target, wake_fd, want):
             verb = "receiving on" if want == _readiness.READ else "sending on"
             raise trio.BusyResourceError(f"another thread is already {verb} this socket")
-        target.sleepers[wake_fd] = want
+        return poll(wait)
+    finally:
+        del sleepers[wake_fd]
 
 
-def wake_up(target: Entry, wake_fd: int) -> None:
-    """Unregister what ``fall_asleep`` registered."""
-    with _lock:
-        del target.sleepers[wake_fd]
+def _came_second(target: Entry, wake_fd: int, want: int) -> bool:
+    """Whether a thread registered before ``wake_fd`` waits the same way on a non-listener.
+
+    Dicts keep insertion order: of two threads racing to wait, the first to
+    register keeps waiting and the second fails, whichever checks first.
+    """
+    for fd, way in list(target.sleepers.items()):
+        if fd == wake_fd:
+            return False
+        if way == want:
+            return not _listening(target)
+    return False
 
 
 def wake_sleepers(target: Entry) -> None:
@@ -117,8 +145,21 @@ def wake_sleepers(target: Entry) -> None:
 
 
 def _wake_sleepers(target: Entry) -> None:
-    for wake_fd in target.sleepers:
+    # A copy: sleepers come and go without the lock, and a write lets them run.
+    for wake_fd in list(target.sleepers):
         os.eventfd_write(wake_fd, 1)
+
+
+def close_wake_fd(wake_fd: int) -> None:
+    """Close a compat thread's wake-up fd, no longer registered by ``sleep_on``.
+
+    Under the table's lock, as ``close`` signals the sleepers it found
+    registered: one of them may have woken up and left meanwhile, but its
+    fd stays open (a stray wake-up is harmless) until that signal is
+    written, never to be closed and reused by someone else before.
+    """
+    with _lock:
+        os.close(wake_fd)
 
 
 def _listening(target: Entry) -> bool:
