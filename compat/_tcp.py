@@ -169,10 +169,10 @@ class Tcp(TcpBase, SyncSocketObject):
         """
         deadline = Deadline(check_timeout(timeout))
         job = SendAll(data)
-        fd = self._live()
+        target = self._entry()
         with job:
             while (rest := job.rest()) is not None:
-                job.sent += block(_calls.send(fd, rest, None), deadline)
+                job.sent += block(_calls.send_checked(target, rest), deadline)
 
     def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.

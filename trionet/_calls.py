@@ -20,7 +20,7 @@ from ._addr import SockAddr, from_os
 from ._args import os_address, outgoing, writable_view
 from ._checks import check_int
 from ._fdtable import Entry, entry, register
-from ._ops import Connect, OsAddress
+from ._ops import Buffer, Connect, OsAddress
 from ._ops import accept as _accept
 from ._ops import recv as _recv
 from ._ops import recv_into as _recv_into
@@ -113,6 +113,11 @@ def send(fd: int, data: object, timeout: float | None) -> Call[int]:
     payload = outgoing(data)
     target = entry(fd)
     return Call(target, WRITE, timeout, "send", _send, target, payload)
+
+
+def send_checked(target: Entry, payload: Buffer) -> Call[int]:
+    """``send`` of a payload already checked (``send_all``'s rest), with no timeout of its own."""
+    return Call(target, WRITE, None, "send", _send, target, payload)
 
 
 def sendto(fd: int, addr: object, data: object, timeout: float | None) -> Call[int]:
