@@ -31,10 +31,8 @@ from . import _fd_basic as fdb
 from . import _fd_io as fdio
 from ._addr import SockAddr
 from ._checks import check_bool, check_int, check_port
-from ._constants import AF_INET6
-from ._emitter import EventEmitter
 from ._groups import open_nursery
-from ._net_errors import AddressInfo, ServerAlreadyListeningError, ServerNotRunningError
+from ._net_errors import ServerAlreadyListeningError, ServerNotRunningError
 from ._net_listen import (
     adopt_listener,
     drop_info,
@@ -43,6 +41,7 @@ from ._net_listen import (
     tcp_listener,
     unix_listener,
 )
+from ._net_server_state import ServerState
 from ._net_socket import Socket
 from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
 from ._net_tls import server_certificates, server_setup
@@ -57,7 +56,7 @@ __all__ = ["Server", "create_server"]
 
 
 @final
-class Server(EventEmitter):
+class Server(ServerState):
     """A TCP or Unix-domain server with Node's events.
 
     ``async with`` opens its nursery; leaving the block closes the server
@@ -100,20 +99,12 @@ class Server(EventEmitter):
         "_accepting",
         "_allow_half_open",
         "_close_event",
-        "_connections",
         "_emptied",
-        "_group",
-        "_group_name",
         "_high_water_mark",
-        "_index",
-        "_listener",
-        "_max_connections",
         "_nursery",
         "_nursery_cm",
         "_path",
         "_pause_on_connect",
-        "_receiving",
-        "_refed",
         "_sni",
         "_tls",
     )
@@ -131,17 +122,15 @@ class Server(EventEmitter):
         subs: int = 0,
         sub_main: object = None,
     ) -> None:
-        super().__init__()
+        group_name = check_group(group)
+        super().__init__(max_connections, (group_name, "master"))
         self._allow_half_open = check_bool("allow_half_open", allow_half_open)
         self._pause_on_connect = check_bool("pause_on_connect", pause_on_connect)
         self._high_water_mark = check_int("high_water_mark", high_water_mark, 0, 2**62)
-        self._max_connections = _check_max_connections(max_connections)
         check_int("subs", subs, 0, 1024)
-        group_name = check_group(group)
         checked_sub_main = check_sub_main(sub_main)
         self._sni = server_certificates(tls)
         self._tls = None if self._sni is None else server_setup(self._sni)
-        self._group: Group | None = None
         if subs:
             options = {
                 "allow_half_open": allow_half_open,
@@ -152,18 +141,12 @@ class Server(EventEmitter):
             self._group = Group(
                 group_name, subs, checked_sub_main, connection_listener, options, Server._sub
             )
-        self._group_name = (group_name, "master")
-        self._index = 0
-        self._receiving = False
-        self._listener: int | None = None
         self._path: str | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_cm: AbstractAsyncContextManager[trio.Nursery] | None = None
-        self._connections: set[Socket] = set()
         self._emptied: trio.Event | None = None
         self._close_event: trio.Event | None = None
         self._accepting = 0
-        self._refed = True
         if connection_listener is not None:
             self.on("connection", connection_listener)
 
@@ -475,89 +458,6 @@ class Server(EventEmitter):
         self._sni.add(name, cert, key, ca, passwd)
         return self
 
-    # -- state ----------------------------------------------------------------
-
-    @property
-    def listening(self) -> bool:
-        """Whether the server is listening (a sub-server: until its master stops it).
-
-        Node equivalent: ``server.listening``.
-        """
-        return self._listener is not None or self._receiving
-
-    def address(self) -> AddressInfo | str | None:
-        """The bound address, the path for Unix sockets, ``None`` when not listening.
-
-        Node equivalent: ``server.address()``.
-        """
-        if self._listener is None:
-            return None
-        local = fdb.sock_name(self._listener)
-        if isinstance(local, SockAddr):
-            family = "IPv6" if local.domain == AF_INET6 else "IPv4"
-            return AddressInfo(local.addr, family, local.port)
-        return local
-
-    def port(self) -> int | None:
-        """The port listened on; ``None`` when not listening on TCP, and on a sub-server.
-
-        EdgerOS equivalent: ``server.port()``.
-        """
-        address = self.address()
-        return address.port if isinstance(address, AddressInfo) else None
-
-    def get_connections(self) -> int:
-        """How many connections are open; on a master, in the whole group.
-
-        A sub-server counts its own. The master adds up what each member
-        last wrote into the group's shared table (see ``trionet._net_subs``).
-
-        Node equivalent: ``server.getConnections()``.
-        """
-        if self._group is not None and self._index == 0:
-            return self._group.total()
-        return len(self._connections)
-
-    def is_master(self) -> bool:
-        """Whether this is a master server (any server not made as a sub-server).
-
-        EdgerOS equivalent: ``server.isMaster()``.
-        """
-        return self._index == 0
-
-    @property
-    def group_name(self) -> tuple[str, str]:
-        """``(group, name)``: the name is ``'master'`` or ``'sub1'``, ``'sub2'``...
-
-        EdgerOS equivalent: ``server.groupName``.
-        """
-        return self._group_name
-
-    @property
-    def max_connections(self) -> int | None:
-        """Connections beyond this are accepted and closed at once. Node: ``maxConnections``."""
-        return self._max_connections
-
-    @max_connections.setter
-    def max_connections(self, value: int | None) -> None:
-        self._max_connections = _check_max_connections(value)
-
-    def ref(self) -> Self:
-        """Leaving the ``async with`` block waits for connections (the default).
-
-        Node equivalent: ``server.ref()``.
-        """
-        self._refed = True
-        return self
-
-    def unref(self) -> Self:
-        """Leaving the ``async with`` block destroys connections instead of waiting.
-
-        Node equivalent: ``server.unref()``.
-        """
-        self._refed = False
-        return self
-
 
 def create_server(
     connection_listener: Callable[..., Any] | None = None,
@@ -586,9 +486,3 @@ def create_server(
         subs=subs,
         sub_main=sub_main,
     )
-
-
-def _check_max_connections(value: object) -> int | None:
-    if value is None:
-        return None
-    return check_int("max_connections", value, 0, 2**31 - 1)
