@@ -209,7 +209,7 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
         # -1: an mports listener that a close in another thread has just
         # closed; its port is gone, and the close signals the wake-up fd.
         sleeper.watch(tuple(fd for fd in entry.all_fds() if fd >= 0), _EVENTS[want])
-    elif sleeper.fds != (entry.fd,) or sleeper.events != _EVENTS[want]:
+    else:
         sleeper.watch((entry.fd,), _EVENTS[want])
     # poll() takes an int of milliseconds: a longer timeout waits in slices.
     wait = None if seconds is None else min(math.ceil(seconds * 1000), _MAX_POLL_MS)
