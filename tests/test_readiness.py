@@ -1222,3 +1222,80 @@ async def test_close_in_one_run_wakes_a_waiter_in_another_run(fds: Fds) -> None:
     assert not thread.is_alive()
     if errors:
         raise errors[0]
+
+
+# --------------------------------------------------------------------------
+# Read hooks (rule 7): reading for a follower
+# --------------------------------------------------------------------------
+
+
+class _Hook:
+    """A read hook that takes each message itself, or declines (``take=False``)."""
+
+    def __init__(self, fd: int, take: bool) -> None:
+        self.fd = fd
+        self.take = take
+        self.taken: list[tuple[bytes, trio.lowlevel.Task]] = []
+
+    def read_ready(self, task: trio.lowlevel.Task) -> bool:
+        if not self.take:
+            return False
+        state = _readiness.current_layer().state(self.fd)
+        self.taken.append((trionet._fdtable.entry(self.fd).sock.recv(1024), task))
+        state.clear(READ)
+        return True
+
+
+async def _with_a_leader(fds: Fds, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body`` while another task leads the layer, so that ``body``'s waits follow."""
+    idle = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
+    s.bind(idle, (LOOPBACK, 0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(s.recvfrom, idle)
+        await _parked(idle, READ)
+        await body()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("take", [True, False], ids=["reads", "declines"])
+async def test_a_read_hook_reads_for_a_follower_or_lets_it_wake(take: bool, fds: Fds) -> None:
+    client, server = await _connected(fds)
+    hook = _Hook(server, take)
+    _readiness.current_layer().state(server).hook = hook
+    got: list[bytes] = []
+
+    async def body() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_append, got, s.recv(server))
+            await _parked(server, READ)
+            reader = _waiter(server, READ)
+            await s.send(client, b"first")
+            await wait_all_tasks_blocked()
+            if take:
+                # Taken for the follower, which sleeps on, and then gets the next one.
+                assert hook.taken == [(b"first", reader.task)]  # type: ignore[attr-defined]
+                assert _waiter(server, READ) is reader
+                hook.take = False
+                await s.send(client, b"second")
+
+    with trio.fail_after(5):
+        await _with_a_leader(fds, body)
+    assert got == ([b"second"] if take else [b"first"])
+
+
+async def test_a_read_hook_is_not_offered_the_end_of_the_stream(fds: Fds) -> None:
+    client, server = await _connected(fds)
+    hook = _Hook(server, True)
+    _readiness.current_layer().state(server).hook = hook
+    got: list[bytes] = []
+
+    async def body() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_append, got, s.recv(server))
+            await _parked(server, READ)
+            s.shutdown(client, "w")
+
+    with trio.fail_after(5):
+        await _with_a_leader(fds, body)
+    assert got == [b""]
+    assert hook.taken == []

@@ -159,13 +159,18 @@ class EventEmitter:
         entries = events.get(event)
         if not entries:
             return False
+        await self._emit_rest(event, entries, args)
+        return True
+
+    async def _emit_rest(
+        self, event: str, entries: tuple[tuple[Listener, bool], ...], args: tuple[Any, ...]
+    ) -> None:
         for listener, once in entries:
             if once:
                 self._forget_once(event, listener)
             result = listener(*args)
             if result is not None and inspect.isawaitable(result):
                 await result
-        return True
 
     def _forget_once(self, event: str, listener: Listener) -> None:
         events = self._events

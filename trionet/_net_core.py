@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 A socket lives in a nursery of its own. Its *main task* runs
-``SocketCore._run``, the reader: it reads while the socket flows, emits
+``SocketReader._run`` (``trionet._net_read``), the reader: it reads while the socket flows, emits
 ``'data'`` and ``'end'``, and when the socket is destroyed it emits
 ``'error'`` and ``'close'``, last and once. For a client that task is a
 child of the nursery opened by ``async with``; for a server connection it is
@@ -65,7 +65,6 @@ CLOSED_MESSAGE = "the socket is closed"
 
 NEW, CONNECTING, OPEN = 0, 1, 2
 
-_READ_SIZE = 65536
 _GATHER = 64  # queued chunks sent with one sendmsg
 
 WriteCallback = Callable[[BaseException | None], Any]
@@ -99,6 +98,7 @@ class SocketCore(EventEmitter):
         "_finished",
         "_fired_mark",
         "_flowing",
+        "_handed",
         "_high_water_mark",
         "_idle_event",
         "_in_read",
@@ -109,6 +109,7 @@ class SocketCore(EventEmitter):
         "_queue",
         "_read_left",
         "_read_scope",
+        "_reader",
         "_receiving",
         "_sending",
         "_server_owned",
@@ -150,6 +151,9 @@ class SocketCore(EventEmitter):
         self._wake: trio.Event | None = None
         self._stash: bytes | None = None
         self._in_read = self._receiving = False
+        self._reader: trio.lowlevel.Task | None = None
+        # What a listener run by the read hook left for the reader (_net_read rule 3).
+        self._handed: Any = None
         self._read_scope: trio.CancelScope | None = None
         self._read_left: trio.Event | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
@@ -245,62 +249,6 @@ class SocketCore(EventEmitter):
             self._last_active = trio.current_time()
             nursery.start_soon(self._timer_loop)
 
-    async def _run(self) -> None:
-        """The main task: read until destroyed, then emit the closing events.
-
-        The read loop and its read are written inline: this coroutine stays
-        suspended for a connection's whole life, and each frame more is idle
-        memory.
-        """
-        try:
-            while not self._destroyed:
-                if not self._flowing or self._receiving or (self._eof and self._stash is None):
-                    await self._park()
-                    continue
-                stash = self._stash
-                if stash is not None:
-                    self._stash = None
-                    await self._deliver(stash)
-                    continue
-                pending: bytes | memoryview | None = None
-                with trio.CancelScope() as scope:
-                    self._read_scope = scope
-                    while self._flowing and not self._destroyed:
-                        transport = self._transport
-                        assert transport is not None
-                        self._in_read = True
-                        data: bytes | memoryview
-                        try:
-                            onread = self._onread
-                            if onread is None:
-                                data = await transport.read(_READ_SIZE)
-                            else:
-                                buffer = onread[0]() if callable(onread[0]) else onread[0]
-                                view = memoryview(buffer).cast("B")
-                                data = view[: await transport.receive_into(view)]
-                        except trio.ClosedResourceError:
-                            if not self._destroyed:
-                                raise
-                            break  # destroyed: the outer loop ends too
-                        except OSError as exc:
-                            self._destroy(exc)
-                            break
-                        finally:
-                            self._read_ended()
-                        if scope.cancel_called:
-                            pending = data  # paused mid-read: keep it for later
-                            break
-                        await self._deliver(data)
-                        if not data:
-                            break
-                self._read_scope = None
-                if pending is not None:
-                    self._stash = bytes(pending)
-        except BaseException:
-            self._abandon()
-            raise
-        await self._emit_close()
-
     async def _emit_close(self) -> None:
         """Emit ``'error'`` (if any) and ``'close'``, once (rule 4)."""
         if self._closed:
@@ -332,56 +280,6 @@ class SocketCore(EventEmitter):
         for _data, callback in items:
             if callback is not None:
                 await call(callback, self._error or trio.ClosedResourceError(CLOSED_MESSAGE))
-
-    async def _park(self) -> None:
-        wake = self._wake = trio.Event()
-        await wake.wait()
-
-    def _read_ended(self) -> None:
-        """A flowing read returned: wake a ``receive_some`` waiting for it to unwind."""
-        self._in_read = False
-        left = self._read_left
-        if left is not None:
-            self._read_left = None
-            left.set()
-
-    async def _deliver(self, data: bytes | memoryview) -> None:
-        """Hand one chunk (empty: the end) to the listeners.
-
-        With ``onread`` the chunk is a view of the user's buffer, except a
-        chunk kept while paused, which is copied into the buffer first.
-        """
-        if not data:
-            await self._got_eof()
-            return
-        self._bytes_read += len(data)
-        self._touch()
-        onread = self._onread
-        if onread is not None:
-            if isinstance(data, memoryview):
-                buffer = data.obj
-            else:
-                buffer = onread[0]() if callable(onread[0]) else onread[0]
-                memoryview(buffer).cast("B")[: len(data)] = data
-            if await _returns_false(onread[1], len(data), buffer):
-                self._flowing = False
-            return
-        decoder = self._decoder
-        chunk: bytes | memoryview | str = decoder.decode(data) if decoder is not None else data
-        if chunk:
-            await self._emit("data", (chunk,))
-
-    async def _got_eof(self) -> None:
-        self._eof = True
-        decoder = self._decoder
-        if decoder is not None:
-            rest = decoder.decode(b"", True)
-            if rest:
-                await self._emit("data", (rest,))
-        await self._emit("end", ())
-        if not self._allow_half_open:
-            self._end()
-        self._close_if_done()
 
     def _end(self) -> None:
         if self._ended:
@@ -484,10 +382,3 @@ class SocketCore(EventEmitter):
                 self._timer_scope = None
         finally:
             self._timer_running = False
-
-
-async def _returns_false(callback: Callable[..., Any], *args: Any) -> bool:
-    result = callback(*args)
-    if result is not None and inspect.isawaitable(result):
-        result = await result
-    return result is False

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import trio
 
-from ._net_core import CLOSED_MESSAGE, OPEN, SocketCore
+from ._net_core import CLOSED_MESSAGE, OPEN
 from ._net_errors import WriteAfterEndError
+from ._net_read import SocketReader
 
 __all__ = ["StreamMethods"]
 
 _DEFAULT_RECEIVE = 65536
 
 
-class StreamMethods(SocketCore, trio.abc.HalfCloseableStream):
+class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
     """trio's stream interface over the socket core."""
 
     __slots__ = ()

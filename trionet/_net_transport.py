@@ -38,7 +38,7 @@ from ._ops import Buffer
 from ._ops import recv as _recv
 from ._ops import recv_into as _recv_into
 from ._ops import send as _send
-from ._readiness import READ, WRITE, current_layer
+from ._readiness import READ, WRITE, ReadHook, current_layer
 
 __all__ = ["FdTransport", "Transport"]
 
@@ -97,6 +97,32 @@ class FdTransport:
         if call is None:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
         return perform(call)
+
+    def hook_reads(self, reader: ReadHook) -> None:
+        """Let the readiness layer call ``reader.read_ready(task)`` when the fd turns readable.
+
+        See ``trionet._net_read`` (reading inline); ``reader`` reads with ``try_read``.
+        """
+        self._state.hook = reader
+
+    def try_read(self, max_bytes: int) -> bytes:
+        """Receive without waiting, keeping the ready bit as the driver would.
+
+        Raises:
+            BlockingIOError: nothing to read now.
+        """
+        state = self._state
+        try:
+            data = _recv(self._entry, max_bytes)
+        except BlockingIOError:
+            _blocked(state, READ)
+            raise
+        if data:
+            _settle(self._entry, state, READ)
+        else:
+            state.sticky[READ] = True  # the end stays readable (rule 5 of _readiness)
+            state.ready[READ] = True
+        return data
 
     def try_send(self, data: Buffer) -> int:
         state = self._state

@@ -40,6 +40,16 @@ and at most one waiting task:
    once: such an event makes the bit *sticky* for that direction, so rule 2
    can never put to sleep a task whose next call would return at once.
 6. While any follower sleeps there is a leader, or one is being promoted.
+7. An fd's state may have a *read hook* (``ReadHook``): an event that makes
+   the fd readable, while a follower waits to read it, is first offered to
+   the hook, which may read for the follower (``net.Socket`` calls its
+   ``'data'`` listeners there: ``trionet._net_read``). If it did, the
+   follower sleeps on, unless the read left the bit set (rule 2), which
+   wakes it. The end of a stream and errors (rule 5) always wake the
+   follower. A leader is never read for: it is running already. After a
+   drain in which hooks read, the leader drains again at once (hooks
+   answer, and a peer on this CPU may have replied already), until a
+   drain finds nothing for them or the budget says to yield.
 
 Closing an fd (``release``) removes it from every run's epoll, forgets
 its state and wakes its waiters with ``trio.ClosedResourceError``: directly
@@ -65,7 +75,7 @@ import contextlib
 import select
 import threading
 from collections.abc import Coroutine
-from typing import Final
+from typing import Final, Protocol
 
 import outcome
 import trio
@@ -116,12 +126,20 @@ class _Waiter:
                 state.waiter[want] = None
 
 
+class ReadHook(Protocol):
+    """Who may read for a following waiter when its fd turns readable (rule 7)."""
+
+    def read_ready(self, task: Task) -> bool:
+        """Read for ``task``, which waits to read; ``False`` if it did nothing."""
+
+
 class FdState:
     """Per-fd, per-direction ready bits and waiters (see the module docstring)."""
 
-    __slots__ = ("ready", "sticky", "waiter")
+    __slots__ = ("hook", "ready", "sticky", "waiter")
 
     def __init__(self) -> None:
+        self.hook: ReadHook | None = None
         self.ready = [True, True]
         self.sticky = [False, False]
         self.waiter: list[_Waiter | None] = [None, None]
@@ -212,7 +230,11 @@ class Layer:
                 # ClosedResourceError: kicked, our outcome is recorded (see _fire).
                 with contextlib.suppress(trio.ClosedResourceError):
                     await trio.lowlevel.wait_readable(self._epoll)
-                self._dispatch()
+                # Hooks that read also answered: a peer on this CPU may have
+                # replied already, and draining again is cheaper than a trip
+                # through trio's scheduler and its epoll_ctl (within the budget).
+                while self._dispatch() and waiter.result is None and not self.spend():
+                    pass
         finally:
             waiter.detach()
             self._leader = None
@@ -224,7 +246,9 @@ class Layer:
                 trio.lowlevel.reschedule(heir.task, outcome.Value(_LEAD))
         waiter.result.unwrap()
 
-    def _dispatch(self) -> None:
+    def _dispatch(self) -> bool:
+        """Handle the events waiting in the epoll; whether a read hook took any."""
+        hooked = False
         states = self._states
         for fd, mask in self._epoll.poll(0, _MAX_EVENTS):
             state = states.get(fd)
@@ -233,11 +257,28 @@ class Layer:
             if mask & _READ_MASK:
                 if mask & _READ_END:
                     state.sticky[READ] = True
-                self._fire(state, READ, outcome.Value(None))
+                    self._fire(state, READ, outcome.Value(None))
+                elif self._hooked(state):
+                    hooked = True
+                else:
+                    self._fire(state, READ, outcome.Value(None))
             if mask & _WRITE_MASK:
                 if mask & _WRITE_END:
                     state.sticky[WRITE] = True
                 self._fire(state, WRITE, outcome.Value(None))
+        return hooked
+
+    def _hooked(self, state: FdState) -> bool:
+        """Let ``state.hook`` read for a following waiter; ``False`` if it did not."""
+        waiter = state.waiter[READ]
+        hook = state.hook
+        if waiter is None or waiter.leading or hook is None or not hook.read_ready(waiter.task):
+            return False
+        # Still waiting, yet the read left the bit set (more to read, or the
+        # end): the waiter reads on itself.
+        if state.waiter[READ] is waiter and state.ready[READ]:
+            self._fire(state, READ, outcome.Value(None))
+        return True
 
     def _fire(self, state: FdState, want: int, result: outcome.Outcome[None]) -> None:
         waiter = state.waiter[want]

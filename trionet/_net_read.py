@@ -1,0 +1,253 @@
+"""The reader of ``net.Socket``: its main task, and who runs its ``'data'`` listeners.
+
+Theory of operation
+===================
+
+The main task (``SocketReader._run``) reads while the socket flows and
+hands each chunk to the ``'data'`` listeners (or the ``onread`` callback);
+at the end of the stream it emits ``'end'``; once the socket is destroyed it
+emits ``'error'`` and ``'close'`` (``SocketCore._emit_close``). Between
+chunks it waits on the readiness layer (``trionet._readiness``).
+
+**Reading inline.** Waking the reader for every chunk costs a trio task
+switch per message, which is most of what a small request/response costs
+in Python. So a plain (not TLS) socket is the *read hook* of its fd's
+readiness state: when its fd turns readable while its reader waits as a
+follower in its flowing read, the task that is dispatching the layer's
+events (the leader) calls ``read_ready``, which makes the ``recv`` and calls
+the ``'data'`` listeners right there, as Node's event loop does. The reader
+stays asleep. The rules:
+
+1. Only the flowing read of the reader task, with no ``onread``, is read
+   for; anything else (a ``receive_some``, another task) is woken as usual.
+2. Listeners run in the reader task's ``contextvars`` context, so they
+   see what the connection's code set. ``trio.lowlevel.current_task()``
+   is the dispatching task; a listener should not rely on it.
+3. A listener that raises, or returns an awaitable, needs the reader:
+   the rest is *handed* to it (``_hand``). Its read scope is cancelled,
+   which ends its wait at once (nothing was read in it), and it raises the
+   exception, or awaits the awaitable and calls the remaining listeners,
+   as if it had emitted the chunk itself. Listeners after one that raised
+   are not called, as in an emit by the reader.
+4. ``pause()``, ``destroy()`` or a close during a listener end the
+   reader's wait as they always do (a cancel, or ``ClosedResourceError``);
+   the listeners of the chunk at hand still all run, as in Node's emit.
+5. After a read that filled the buffer (more may be waiting) the layer
+   wakes the reader to read on. The end of the stream is the reader's to
+   handle: an event for it wakes the reader, and an inline read that
+   finds it reads nothing and wakes the reader. A read error the inline
+   ``recv`` took destroys the socket with it, as the reader would.
+6. TLS sockets are not read inline: decrypting may have to send (a key
+   update) and wait, which only a task can.
+
+Inline reading takes a server's 64-byte ping-pong from 13.4 to 8.3 µs of
+CPU time per round trip (``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from trio.lowlevel import Task
+
+from ._emitter import Listener
+from ._net_core import SocketCore
+from ._net_transport import FdTransport
+
+__all__ = ["SocketReader"]
+
+_READ_SIZE = 65536
+
+
+class SocketReader(SocketCore):
+    """The main task of a ``net.Socket`` and its read hook (a mixin)."""
+
+    __slots__ = ()
+
+    async def _run(self) -> None:
+        """The main task: read until destroyed, then emit the closing events.
+
+        The read loop and its read are written inline: this coroutine stays
+        suspended for a connection's whole life, and each frame more is idle
+        memory.
+        """
+        self._reader = trio.lowlevel.current_task()
+        transport = self._transport
+        if isinstance(transport, FdTransport):  # TLS reads only in its reader (rule 6)
+            transport.hook_reads(self)
+        try:
+            while not self._destroyed:
+                if not self._flowing or self._receiving or (self._eof and self._stash is None):
+                    await self._park()
+                    continue
+                stash = self._stash
+                if stash is not None:
+                    self._stash = None
+                    await self._deliver(stash)
+                    continue
+                pending: bytes | memoryview | None = None
+                with trio.CancelScope() as scope:
+                    self._read_scope = scope
+                    while self._flowing and not self._destroyed:
+                        transport = self._transport
+                        assert transport is not None
+                        self._in_read = True
+                        data: bytes | memoryview
+                        try:
+                            onread = self._onread
+                            if onread is None:
+                                data = await transport.read(_READ_SIZE)
+                            else:
+                                buffer = onread[0]() if callable(onread[0]) else onread[0]
+                                view = memoryview(buffer).cast("B")
+                                data = view[: await transport.receive_into(view)]
+                        except trio.ClosedResourceError:
+                            if not self._destroyed:
+                                raise
+                            break  # destroyed: the outer loop ends too
+                        except OSError as exc:
+                            self._destroy(exc)
+                            break
+                        finally:
+                            self._read_ended()
+                        if scope.cancel_called:
+                            pending = data  # paused mid-read: keep it for later
+                            break
+                        await self._deliver(data)
+                        if not data:
+                            break
+                self._read_scope = None
+                handed = self._handed
+                if handed is not None:
+                    self._handed = None
+                    await self._finish_handed(handed)
+                if pending is not None:
+                    self._stash = bytes(pending)
+        except BaseException:
+            self._abandon()
+            raise
+        await self._emit_close()
+
+    def read_ready(self, task: Task) -> bool:
+        """The readiness layer's read hook: read and emit for the waiting reader.
+
+        Called when the socket's fd turns readable while ``task`` waits on
+        it as a follower. Returns ``False``, having done nothing, unless
+        ``task`` is this socket's reader waiting in its flowing read (see
+        the module docstring).
+        """
+        if task is not self._reader or not self._in_read or self._onread is not None:
+            return False
+        transport = self._transport
+        assert isinstance(transport, FdTransport)  # the only transport with this hook
+        try:
+            data = transport.try_read(_READ_SIZE)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            self._destroy(exc)
+            return True
+        if not data:
+            return True  # the end: the reader, woken, reads it again
+        self._bytes_read += len(data)
+        self._touch()
+        decoder = self._decoder
+        chunk: bytes | str = decoder.decode(data) if decoder is not None else data
+        events = self._events
+        entries = events.get("data") if chunk and events is not None else None
+        if entries:
+            self._emit_inline(task, entries, chunk)
+        return True
+
+    def _emit_inline(
+        self, task: Task, entries: tuple[tuple[Listener, bool], ...], chunk: bytes | str
+    ) -> None:
+        """Call the ``'data'`` listeners in ``task``'s context until one needs the task."""
+        run = task.context.run
+        for index, (listener, once) in enumerate(entries):
+            if once:
+                self._forget_once("data", listener)
+            try:
+                result = run(listener, chunk)
+            except BaseException as exc:
+                self._hand(exc)
+                return
+            if result is not None and inspect.isawaitable(result):
+                self._hand((result, entries[index + 1 :], chunk))
+                return
+
+    def _hand(self, handed: BaseException | tuple[Awaitable[object], Any, Any]) -> None:
+        """Give the reader what only it can do: raise a listener's exception, or await."""
+        self._handed = handed
+        scope = self._read_scope
+        assert scope is not None  # set for as long as _in_read
+        scope.cancel()  # ends the reader's wait; its listeners have run
+
+    async def _finish_handed(
+        self, handed: BaseException | tuple[Awaitable[object], Any, Any]
+    ) -> None:
+        if isinstance(handed, BaseException):
+            raise handed
+        result, rest, chunk = handed
+        await result
+        await self._emit_rest("data", rest, (chunk,))
+
+    async def _park(self) -> None:
+        wake = self._wake = trio.Event()
+        await wake.wait()
+
+    def _read_ended(self) -> None:
+        """A flowing read returned: wake a ``receive_some`` waiting for it to unwind."""
+        self._in_read = False
+        left = self._read_left
+        if left is not None:
+            self._read_left = None
+            left.set()
+
+    async def _deliver(self, data: bytes | memoryview) -> None:
+        """Hand one chunk (empty: the end) to the listeners.
+
+        With ``onread`` the chunk is a view of the user's buffer, except a
+        chunk kept while paused, which is copied into the buffer first.
+        """
+        if not data:
+            await self._got_eof()
+            return
+        self._bytes_read += len(data)
+        self._touch()
+        onread = self._onread
+        if onread is not None:
+            if isinstance(data, memoryview):
+                buffer = data.obj
+            else:
+                buffer = onread[0]() if callable(onread[0]) else onread[0]
+                memoryview(buffer).cast("B")[: len(data)] = data
+            if await _returns_false(onread[1], len(data), buffer):
+                self._flowing = False
+            return
+        decoder = self._decoder
+        chunk: bytes | memoryview | str = decoder.decode(data) if decoder is not None else data
+        if chunk:
+            await self._emit("data", (chunk,))
+
+    async def _got_eof(self) -> None:
+        self._eof = True
+        decoder = self._decoder
+        if decoder is not None:
+            rest = decoder.decode(b"", True)
+            if rest:
+                await self._emit("data", (rest,))
+        await self._emit("end", ())
+        if not self._allow_half_open:
+            self._end()
+        self._close_if_done()
+
+
+async def _returns_false(callback: Callable[..., Any], *args: Any) -> bool:
+    result = callback(*args)
+    if result is not None and inspect.isawaitable(result):
+        result = await result
+    return result is False
