@@ -84,7 +84,10 @@ class Entry:
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
-        return (self.fd, *(extra.fileno() for extra in self.extras))
+        extras = self.extras
+        if not extras:
+            return (self.fd,)
+        return (self.fd, *[extra.fileno() for extra in extras])
 
 
 _entries: dict[int, Entry] = {}
