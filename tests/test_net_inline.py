@@ -306,3 +306,28 @@ async def test_a_ping_pong_read_inline_still_lets_other_tasks_run() -> None:
         await done.wait()
     assert count == rounds
     assert ticks >= rounds // 100  # about one per 32 rounds (the budget)
+
+
+async def test_a_socket_with_an_async_listener_is_read_by_its_reader_until_it_is_removed() -> None:
+    runners: list[tuple[str, trio.lowlevel.Task]] = []
+
+    async def awaiting(_chunk: bytes) -> None:
+        runners.append(("async", trio.lowlevel.current_task()))
+        await trio.lowlevel.checkpoint()
+
+    def plain(_chunk: bytes) -> None:
+        runners.append(("plain", trio.lowlevel.current_task()))
+
+    def listen(setup: _Setup) -> None:
+        setup.client.on("data", plain)
+        setup.client.on("data", awaiting)
+
+    async with _inline_client(listen) as setup:
+        await setup.send(b"1")
+        await until(lambda: len(runners) == 2)
+        setup.client.off("data", awaiting)
+        await setup.send(b"2")
+        await until(lambda: len(runners) == 3)
+    reader = runners[0][1]
+    assert runners == [("plain", reader), ("async", reader), ("plain", setup.leader)]
+    assert reader is not setup.leader

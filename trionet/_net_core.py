@@ -106,6 +106,7 @@ class SocketCore(EventEmitter):
         "_need_drain",
         "_nursery",
         "_onread",
+        "_plain_listeners",
         "_queue",
         "_read_left",
         "_read_scope",
@@ -154,6 +155,8 @@ class SocketCore(EventEmitter):
         self._reader: trio.lowlevel.Task | None = None
         # What a listener run by the read hook left for the reader (_net_read rule 3).
         self._handed: Any = None
+        # The 'data' listeners last found to have no async one (_net_read rule 3).
+        self._plain_listeners: object = None
         self._read_scope: trio.CancelScope | None = None
         self._read_left: trio.Event | None = None
         self._decoder: codecs.IncrementalDecoder | None = None

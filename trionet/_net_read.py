@@ -23,7 +23,10 @@ stays asleep. The rules:
 2. Listeners run in the reader task's ``contextvars`` context, so they
    see what the connection's code set. ``trio.lowlevel.current_task()``
    is the dispatching task; a listener should not rely on it.
-3. A listener that raises, or returns an awaitable, needs the reader:
+3. A socket with an ``async`` ``'data'`` listener is not read for: the
+   reader reads and awaits it as before (handing each chunk over would cost
+   more than the task switch it saves). Otherwise a listener that raises,
+   or returns an awaitable all the same, needs the reader:
    the rest is *handed* to it (``_hand``). Its read scope is cancelled,
    which ends its wait at once (nothing was read in it), and it raises the
    exception, or awaits the awaitable and calls the remaining listeners,
@@ -141,6 +144,10 @@ class SocketReader(SocketCore):
         """
         if task is not self._reader or not self._in_read or self._onread is not None:
             return False
+        events = self._events
+        entries = events.get("data") if events is not None else None
+        if entries and not self._all_plain(entries):
+            return False
         transport = self._transport
         assert isinstance(transport, FdTransport)  # the only transport with this hook
         try:
@@ -156,10 +163,22 @@ class SocketReader(SocketCore):
         self._touch()
         decoder = self._decoder
         chunk: bytes | str = decoder.decode(data) if decoder is not None else data
-        events = self._events
-        entries = events.get("data") if chunk and events is not None else None
-        if entries:
+        if entries and chunk:
             self._emit_inline(task, entries, chunk)
+        return True
+
+    def _all_plain(self, entries: tuple[tuple[Listener, bool], ...]) -> bool:
+        """Whether no ``'data'`` listener is an ``async`` function (rule 3).
+
+        The listener tuple last found plain is kept (tuples are replaced,
+        never changed); a socket with an async listener checks on each chunk,
+        which costs little beside the task switch it then makes anyway.
+        """
+        if entries is self._plain_listeners:
+            return True
+        if any(inspect.iscoroutinefunction(listener) for listener, _ in entries):
+            return False
+        self._plain_listeners = entries
         return True
 
     def _emit_inline(
