@@ -1246,56 +1246,52 @@ class _Hook:
         return True
 
 
-async def _with_a_leader(fds: Fds, body: Callable[[], Awaitable[None]]) -> None:
-    """Run ``body`` while another task leads the layer, so that ``body``'s waits follow."""
+async def _read_behind_a_leader(
+    fds: Fds, take: bool, trigger: Callable[[int, _Hook, object], Awaitable[None]]
+) -> tuple[list[bytes], _Hook]:
+    """A task ``recv``s on a socket with a read hook while another task leads the layer.
+
+    Once it waits (as a follower), ``trigger(peer, hook, waiter)`` runs.
+    Returns what the ``recv`` returned, and the hook.
+    """
+    client, server = await _connected(fds)
+    hook = _Hook(server, take)
+    _readiness.current_layer().state(server).hook = hook
     idle = fds.track(s.socket(s.AF_INET, s.SOCK_DGRAM))
     s.bind(idle, (LOOPBACK, 0))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(s.recvfrom, idle)
-        await _parked(idle, READ)
-        await body()
-        nursery.cancel_scope.cancel()
+    got: list[bytes] = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(s.recvfrom, idle)  # the leader: nothing ever comes
+            await _parked(idle, READ)
+            async with trio.open_nursery() as readers:
+                readers.start_soon(_append, got, s.recv(server))
+                await _parked(server, READ)
+                await trigger(client, hook, _waiter(server, READ))
+            nursery.cancel_scope.cancel()
+    return got, hook
 
 
 @pytest.mark.parametrize("take", [True, False], ids=["reads", "declines"])
 async def test_a_read_hook_reads_for_a_follower_or_lets_it_wake(take: bool, fds: Fds) -> None:
-    client, server = await _connected(fds)
-    hook = _Hook(server, take)
-    _readiness.current_layer().state(server).hook = hook
-    got: list[bytes] = []
+    async def send(peer: int, hook: _Hook, reader: object) -> None:
+        await s.send(peer, b"first")
+        await wait_all_tasks_blocked()
+        if take:
+            # Taken for the follower, which sleeps on, and then gets the next one.
+            assert hook.taken == [(b"first", reader.task)]  # type: ignore[attr-defined]
+            assert _waiter(hook.fd, READ) is reader
+            hook.take = False
+            await s.send(peer, b"second")
 
-    async def body() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_append, got, s.recv(server))
-            await _parked(server, READ)
-            reader = _waiter(server, READ)
-            await s.send(client, b"first")
-            await wait_all_tasks_blocked()
-            if take:
-                # Taken for the follower, which sleeps on, and then gets the next one.
-                assert hook.taken == [(b"first", reader.task)]  # type: ignore[attr-defined]
-                assert _waiter(server, READ) is reader
-                hook.take = False
-                await s.send(client, b"second")
-
-    with trio.fail_after(5):
-        await _with_a_leader(fds, body)
+    got, _hook = await _read_behind_a_leader(fds, take, send)
     assert got == ([b"second"] if take else [b"first"])
 
 
 async def test_a_read_hook_is_not_offered_the_end_of_the_stream(fds: Fds) -> None:
-    client, server = await _connected(fds)
-    hook = _Hook(server, True)
-    _readiness.current_layer().state(server).hook = hook
-    got: list[bytes] = []
+    async def shutdown(peer: int, _hook: _Hook, _reader: object) -> None:
+        s.shutdown(peer, "w")
 
-    async def body() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_append, got, s.recv(server))
-            await _parked(server, READ)
-            s.shutdown(client, "w")
-
-    with trio.fail_after(5):
-        await _with_a_leader(fds, body)
+    got, hook = await _read_behind_a_leader(fds, True, shutdown)
     assert got == [b""]
     assert hook.taken == []
