@@ -10,6 +10,7 @@ from _net_helpers import serving, until
 from trio.testing import MockClock
 
 from trionet import net
+from trionet import socket as fdlevel
 
 
 async def _echo(sock: net.Socket) -> None:
@@ -31,6 +32,23 @@ async def test_pause_stops_reading_and_resume_delivers_what_waited(
         assert not sock.is_paused()
         await until(lambda: len(got) == 12)
     assert got == b"while paused"
+
+
+async def test_pause_ends_a_waiting_read_and_leaves_the_data_in_the_kernel(
+    autojump_clock: MockClock,
+) -> None:
+    got = bytearray()
+    async with serving(_echo) as served, net.connect(served.port, "127.0.0.1") as sock:
+        sock.on("data", got.extend)
+        sock.write(b"one")
+        await until(lambda: got == b"one")
+        sock.pause()  # the reader waits for the peer: the pause ends that wait
+        sock.write(b"two")
+        await trio.sleep(1)
+        assert got == b"one"
+        assert fdlevel.pending(sock.fileno()) == 3  # unread, in the kernel
+        sock.resume()
+        await until(lambda: got == b"onetwo")
 
 
 async def test_paused_socket_pushes_back_on_the_peer(autojump_clock: MockClock) -> None:

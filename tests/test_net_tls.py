@@ -25,6 +25,7 @@ from trio.testing import MockClock
 
 import trionet
 from trionet import net, task
+from trionet import socket as fdlevel
 from trionet._net_tls import HANDSHAKE_TIMEOUT
 from trionet._tls import TlsTransport
 from trionet._tls_options import client_context
@@ -339,11 +340,12 @@ async def test_pause_and_resume(
         peer = await served.next_socket()
         peer.write(b"one")
         await until(lambda: received == b"one")
-        sock.pause()
+        sock.pause()  # the reader waits for ciphertext: the pause ends that wait
         assert sock.is_paused()
         peer.write(b"two")
         await trio.sleep(10)
         assert received == b"one"
+        assert fdlevel.pending(sock.fileno()) > 0  # the record waits in the kernel, unread
         sock.resume()
         await until(lambda: received == b"onetwo")
 

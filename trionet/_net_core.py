@@ -109,7 +109,6 @@ class SocketCore(EventEmitter):
         "_plain_listeners",
         "_queue",
         "_read_left",
-        "_read_scope",
         "_reader",
         "_receiving",
         "_sending",
@@ -157,7 +156,6 @@ class SocketCore(EventEmitter):
         self._handed: Any = None
         # The 'data' listeners last found to have no async one (_net_read rule 3).
         self._plain_listeners: object = None
-        self._read_scope: trio.CancelScope | None = None
         self._read_left: trio.Event | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
         self._onread: tuple[Any, Callable[..., Any]] | None = None
@@ -197,7 +195,6 @@ class SocketCore(EventEmitter):
         elif self._adopt_fd is not None:
             close_fd(self._adopt_fd)
             self._adopt_fd = None
-        # Not the read scope: it also covers listeners, which must not be cancelled.
         for scope in (self._connect_scope, self._timer_scope):
             if scope is not None:
                 scope.cancel()

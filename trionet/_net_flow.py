@@ -173,9 +173,9 @@ class SocketFlow(StreamMethods):
         Node equivalent: ``socket.pause()``.
         """
         self._flowing = False
-        scope = self._read_scope
-        if self._in_read and scope is not None:
-            scope.cancel()
+        transport = self._transport
+        if self._in_read and transport is not None:
+            transport.interrupt_read()
         return self
 
     def resume(self) -> Self:

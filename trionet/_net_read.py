@@ -27,13 +27,13 @@ stays asleep. The rules:
    reader reads and awaits it as before (handing each chunk over would cost
    more than the task switch it saves). Otherwise a listener that raises,
    or returns an awaitable all the same, needs the reader:
-   the rest is *handed* to it (``_hand``). Its read scope is cancelled,
-   which ends its wait at once (nothing was read in it), and it raises the
+   the rest is *handed* to it (``_hand``). Its read is interrupted
+   (``ReadInterrupted``: nothing was read in it), and it raises the
    exception, or awaits the awaitable and calls the remaining listeners,
    as if it had emitted the chunk itself. Listeners after one that raised
    are not called, as in an emit by the reader.
 4. ``pause()``, ``destroy()`` or a close during a listener end the
-   reader's wait as they always do (a cancel, or ``ClosedResourceError``);
+   reader's wait as they always do (``ReadInterrupted``, or ``ClosedResourceError``);
    the listeners of the chunk at hand still all run, as in Node's emit.
 5. After a read that filled the buffer (more may be waiting) the layer
    wakes the reader to read on. The end of the stream is the reader's to
@@ -58,7 +58,7 @@ from trio.lowlevel import Task
 
 from ._emitter import Listener
 from ._net_core import SocketCore
-from ._net_transport import FdTransport
+from ._net_transport import FdTransport, ReadInterrupted
 
 __all__ = ["SocketReader"]
 
@@ -92,37 +92,36 @@ class SocketReader(SocketCore):
                     await self._deliver(stash)
                     continue
                 pending: bytes | memoryview | None = None
-                with trio.CancelScope() as scope:
-                    self._read_scope = scope
-                    while self._flowing and not self._destroyed:
-                        transport = self._transport
-                        assert transport is not None
-                        self._in_read = True
-                        data: bytes | memoryview
-                        try:
-                            onread = self._onread
-                            if onread is None:
-                                data = await transport.read(_READ_SIZE)
-                            else:
-                                buffer = onread[0]() if callable(onread[0]) else onread[0]
-                                view = memoryview(buffer).cast("B")
-                                data = view[: await transport.receive_into(view)]
-                        except trio.ClosedResourceError:
-                            if not self._destroyed:
-                                raise
-                            break  # destroyed: the outer loop ends too
-                        except OSError as exc:
-                            self._destroy(exc)
-                            break
-                        finally:
-                            self._read_ended()
-                        if scope.cancel_called:
-                            pending = data  # paused mid-read: keep it for later
-                            break
-                        await self._deliver(data)
-                        if not data:
-                            break
-                self._read_scope = None
+                while self._flowing and not self._destroyed:
+                    transport = self._transport
+                    assert transport is not None
+                    self._in_read = True
+                    data: bytes | memoryview
+                    try:
+                        onread = self._onread
+                        if onread is None:
+                            data = await transport.read(_READ_SIZE)
+                        else:
+                            buffer = onread[0]() if callable(onread[0]) else onread[0]
+                            view = memoryview(buffer).cast("B")
+                            data = view[: await transport.receive_into(view)]
+                    except ReadInterrupted:
+                        break  # paused, or handed something (rule 3): nothing was read
+                    except trio.ClosedResourceError:
+                        if not self._destroyed:
+                            raise
+                        break  # destroyed: the outer loop ends too
+                    except OSError as exc:
+                        self._destroy(exc)
+                        break
+                    finally:
+                        self._read_ended()
+                    if not self._flowing:
+                        pending = data  # paused while the read returned: keep it for later
+                        break
+                    await self._deliver(data)
+                    if not data:
+                        break
                 handed = self._handed
                 if handed is not None:
                     self._handed = None
@@ -201,9 +200,9 @@ class SocketReader(SocketCore):
     def _hand(self, handed: BaseException | tuple[Awaitable[object], Any, Any]) -> None:
         """Give the reader what only it can do: raise a listener's exception, or await."""
         self._handed = handed
-        scope = self._read_scope
-        assert scope is not None  # set for as long as _in_read
-        scope.cancel()  # ends the reader's wait; its listeners have run
+        transport = self._transport
+        assert transport is not None
+        transport.interrupt_read()  # the reader waits (rule 1); its listeners have run
 
     async def _finish_handed(
         self, handed: BaseException | tuple[Awaitable[object], Any, Any]

@@ -40,7 +40,11 @@ from ._ops import recv_into as _recv_into
 from ._ops import send as _send
 from ._readiness import READ, WRITE, ReadHook, current_layer
 
-__all__ = ["FdTransport", "Transport"]
+__all__ = ["FdTransport", "ReadInterrupted", "Transport"]
+
+
+class ReadInterrupted(Exception):
+    """Raised in a read that ``interrupt_read`` ended; nothing was read."""
 
 
 class Transport(Protocol):
@@ -69,6 +73,9 @@ class Transport(Protocol):
 
     def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
         """Receive into ``view``; ``0`` at the end of the stream."""
+
+    def interrupt_read(self) -> None:
+        """End a read that waits for the peer with ``ReadInterrupted`` (none waits: nothing)."""
 
     async def wait_writable(self) -> None:
         """Return once a send may not block."""
@@ -123,6 +130,9 @@ class FdTransport:
             state.sticky[READ] = True  # the end stays readable (rule 5 of _readiness)
             state.ready[READ] = True
         return data
+
+    def interrupt_read(self) -> None:
+        current_layer().interrupt(self.fd, READ, ReadInterrupted())
 
     def try_send(self, data: Buffer) -> int:
         state = self._state

@@ -51,6 +51,9 @@ and at most one waiting task:
    answer, and a peer on this CPU may have replied already), until a
    drain finds nothing for them or the budget says to yield.
 
+``interrupt`` wakes the task waiting on an fd in one direction by
+raising an exception in it, consuming nothing (``net.Socket.pause()``).
+
 Closing an fd (``release``) removes it from every run's epoll, forgets
 its state and wakes its waiters with ``trio.ClosedResourceError``: directly
 on the run's own thread, through the run's ``TrioToken`` from any other. A
@@ -300,6 +303,17 @@ class Layer:
         for want in (READ, WRITE):
             if state.waiter[want] is not None:
                 self._fire(state, want, outcome.Value(None) if retry else _closed_outcome())
+
+    def interrupt(self, fd: int, want: int, error: BaseException) -> bool:
+        """Wake the task waiting on ``fd`` for ``want`` by raising ``error`` in it.
+
+        Nothing was consumed for it. Returns whether a task was waiting.
+        """
+        state = self._states.get(fd)
+        if state is None or state.waiter[want] is None:
+            return False
+        self._fire(state, want, outcome.Error(error))
+        return True
 
     def forget(self, fd: int, retry: bool = False) -> None:
         """Drop ``fd`` from this layer and wake its waiters; callable from any thread.

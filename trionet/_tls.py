@@ -366,6 +366,15 @@ class TlsTransport:
         await self._ensure_handshake()
         return await self._drive(self._read_into, view)
 
+    def interrupt_read(self) -> None:
+        """End a read waiting for ciphertext with ``ReadInterrupted``.
+
+        Only a read waiting on the inner transport is ended (OpenSSL's state
+        is as before the wait); one busy sending, or waiting for the
+        handshake, finishes first.
+        """
+        self._inner.interrupt_read()
+
     async def wait_writable(self) -> None:
         """Return once the inner transport may take bytes without blocking."""
         self._check()
