@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import trio
 from _net_helpers import Serving, serving, until
-from trio.testing import wait_all_tasks_blocked
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from trio.testing import MockClock, wait_all_tasks_blocked
 
 from trionet import net
 from trionet import socket as fdlevel
@@ -331,3 +333,51 @@ async def test_a_socket_with_an_async_listener_is_read_by_its_reader_until_it_is
     reader = runners[0][1]
     assert runners == [("plain", reader), ("async", reader), ("plain", setup.leader)]
     assert reader is not setup.leader
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(1, 150_000), min_size=1, max_size=6),
+    pauses=st.sets(st.integers(0, 6), max_size=4),
+)
+def test_bytes_arrive_whole_and_in_order_whatever_the_chunks_and_pauses(
+    sizes: list[int], pauses: set[int]
+) -> None:
+    # Chunks read inline, by the woken reader, and kept across pauses must
+    # add up to exactly what the peer wrote.
+    payload = b"".join(bytes([index % 251]) * size for index, size in enumerate(sizes))
+    received = bytearray()
+
+    async def main() -> None:
+        def listen(setup: _Setup) -> None:
+            client = setup.client
+            deliveries = 0
+
+            def take(chunk: bytes) -> None:
+                nonlocal deliveries
+                received.extend(chunk)
+                if deliveries in pauses:
+                    client.pause()
+                deliveries += 1
+
+            client.on("data", take)
+
+        async with _inline_client(listen) as setup:
+            start = 0
+            for size in sizes:  # one write each, arriving as separate events
+                setup.peer.write(payload[start : start + size])
+                start += size
+                await trio.sleep(0.001)
+            for _ in range(10_000):
+                if len(received) == len(payload):
+                    break
+                if setup.client.is_paused():
+                    await trio.sleep(0.5)
+                    setup.client.resume()
+                await trio.sleep(0.001)
+            assert setup.client.bytes_read == len(payload)
+
+    trio.run(main, clock=MockClock(autojump_threshold=0))
+    assert received == payload
