@@ -276,12 +276,14 @@ async def test_a_ping_pong_read_inline_still_lets_other_tasks_run() -> None:
     rounds = 2_000
     ticks = 0
     count = 0
+    runners: set[trio.lowlevel.Task] = set()
     done = trio.Event()
 
     def bounce(sock: net.Socket) -> Callable[[bytes], None]:
         def listener(chunk: bytes) -> None:
             nonlocal count
             count += 1
+            runners.add(trio.lowlevel.current_task())
             if count < rounds:
                 sock.write(chunk)
             else:
@@ -296,7 +298,7 @@ async def test_a_ping_pong_read_inline_still_lets_other_tasks_run() -> None:
             await trio.lowlevel.checkpoint()
 
     async with (
-        _leader(),
+        _leader() as leader,
         serving(lambda sock: sock.on("data", bounce(sock))) as served,
         net.connect(served.port, "127.0.0.1") as client,
         trio.open_nursery() as nursery,
@@ -307,6 +309,7 @@ async def test_a_ping_pong_read_inline_still_lets_other_tasks_run() -> None:
         client.write(b"ping")
         await done.wait()
     assert count == rounds
+    assert runners == {leader}  # every round was read inline
     assert ticks >= rounds // 100  # about one per 32 rounds (the budget)
 
 
@@ -349,6 +352,7 @@ def test_bytes_arrive_whole_and_in_order_whatever_the_chunks_and_pauses(
     # add up to exactly what the peer wrote.
     payload = b"".join(bytes([index % 251]) * size for index, size in enumerate(sizes))
     received = bytearray()
+    inline = 0
 
     async def main() -> None:
         def listen(setup: _Setup) -> None:
@@ -356,8 +360,9 @@ def test_bytes_arrive_whole_and_in_order_whatever_the_chunks_and_pauses(
             deliveries = 0
 
             def take(chunk: bytes) -> None:
-                nonlocal deliveries
+                nonlocal deliveries, inline
                 received.extend(chunk)
+                inline += trio.lowlevel.current_task() is setup.leader
                 if deliveries in pauses:
                     client.pause()
                 deliveries += 1
@@ -381,3 +386,4 @@ def test_bytes_arrive_whole_and_in_order_whatever_the_chunks_and_pauses(
 
     trio.run(main, clock=MockClock(autojump_threshold=0))
     assert received == payload
+    assert inline >= 1  # the first chunk at least arrives while the reader waits

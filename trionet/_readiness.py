@@ -260,8 +260,7 @@ class Layer:
             if mask & _READ_MASK:
                 if mask & _READ_END:
                     state.sticky[READ] = True
-                    self._fire(state, READ, outcome.Value(None))
-                elif self._hooked(state):
+                if not mask & _READ_END and self._hooked(state):
                     hooked = True
                 else:
                     self._fire(state, READ, outcome.Value(None))
@@ -304,16 +303,14 @@ class Layer:
             if state.waiter[want] is not None:
                 self._fire(state, want, outcome.Value(None) if retry else _closed_outcome())
 
-    def interrupt(self, fd: int, want: int, error: BaseException) -> bool:
+    def interrupt(self, fd: int, want: int, error: BaseException) -> None:
         """Wake the task waiting on ``fd`` for ``want`` by raising ``error`` in it.
 
-        Nothing was consumed for it. Returns whether a task was waiting.
+        Nothing was consumed for it. Does nothing when no task waits.
         """
         state = self._states.get(fd)
-        if state is None or state.waiter[want] is None:
-            return False
-        self._fire(state, want, outcome.Error(error))
-        return True
+        if state is not None and state.waiter[want] is not None:
+            self._fire(state, want, outcome.Error(error))
 
     def forget(self, fd: int, retry: bool = False) -> None:
         """Drop ``fd`` from this layer and wake its waiters; callable from any thread.
