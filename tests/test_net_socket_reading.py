@@ -161,6 +161,24 @@ async def test_one_mib_transfer_counts_bytes_read_and_written(autojump_clock: Mo
         assert sock.bytes_read == 1 << 20
 
 
+async def test_a_backlog_is_read_in_chunks_larger_than_64_kib(autojump_clock: MockClock) -> None:
+    # A Unix stream's recv takes everything queued (up to the sender's buffer,
+    # 208 KiB by default), so what one read asks is what a 'data' chunk can be.
+    left, right = stdsocket.socketpair()
+    right.setblocking(False)
+    try:
+        queued = right.send(b"q" * 400_000)
+        assert queued > 65536
+        sizes: list[int] = []
+        async with net.Socket(fd=left.detach()) as sock:
+            sock.on("data", lambda chunk: sizes.append(len(chunk)))
+            await until(lambda: sum(sizes) == queued)
+    finally:
+        left.close()
+        right.close()
+    assert 65536 < max(sizes) <= 262144
+
+
 async def test_a_ten_mib_string_in_one_write_arrives_intact(autojump_clock: MockClock) -> None:
     text = "".join(chr(0x41 + i % 26) for i in range(1 << 10)) * (10 << 10)
     got = bytearray()

@@ -62,7 +62,11 @@ from ._net_transport import FdTransport, ReadInterrupted
 
 __all__ = ["SocketReader"]
 
-_READ_SIZE = 65536
+# What the reader asks of one read. asyncio's transports ask the same
+# (``_SelectorTransport.max_size``); against 64 KiB (Node's and trio's), a
+# server that falls behind a stream catches up in a quarter of the reads,
+# and small messages cost the same (docs/benchmarks.md#read-size).
+_READ_SIZE = 262144
 
 
 class SocketReader(SocketCore):
