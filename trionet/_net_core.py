@@ -109,6 +109,7 @@ class SocketCore(EventEmitter):
         "_plain_listeners",
         "_queue",
         "_read_left",
+        "_read_size",
         "_reader",
         "_receiving",
         "_sending",
@@ -151,6 +152,7 @@ class SocketCore(EventEmitter):
         self._wake: trio.Event | None = None
         self._stash: bytes | None = None
         self._in_read = self._receiving = False
+        self._read_size = 0  # what the reader's next read asks: set as it starts (_net_read)
         self._reader: trio.lowlevel.Task | None = None
         # What a listener run by the read hook left for the reader (_net_read rule 3).
         self._handed: Any = None

@@ -62,11 +62,15 @@ from ._net_transport import FdTransport, ReadInterrupted
 
 __all__ = ["SocketReader"]
 
-# What the reader asks of one read. asyncio's transports ask the same
-# (``_SelectorTransport.max_size``); against 64 KiB (Node's and trio's), a
-# server that falls behind a stream catches up in a quarter of the reads,
-# and small messages cost the same (docs/benchmarks.md#read-size).
-_READ_SIZE = 262144
+# What the reader asks of one read: 64 KiB, as Node (libuv) and trio ask;
+# after a read that filled what it asked (a backlog waits), 256 KiB, as
+# asyncio's transports always ask, so a server behind a stream catches up
+# in a quarter of the reads. Not 256 KiB for every read: glibc serves a
+# request that size with a mapping of its own, and shrinking it to a small
+# message's size would cost an mmap, an mremap and a munmap per message
+# (docs/benchmarks.md#read-size).
+_READ_SIZE = 65536
+_BACKLOG_READ_SIZE = 262144
 
 
 class SocketReader(SocketCore):
@@ -82,6 +86,7 @@ class SocketReader(SocketCore):
         memory.
         """
         self._reader = trio.lowlevel.current_task()
+        self._read_size = _READ_SIZE
         transport = self._transport
         if isinstance(transport, FdTransport):  # TLS reads only in its reader (rule 6)
             transport.hook_reads(self)
@@ -104,7 +109,9 @@ class SocketReader(SocketCore):
                     try:
                         onread = self._onread
                         if onread is None:
-                            data = await transport.read(_READ_SIZE)
+                            size = self._read_size
+                            data = await transport.read(size)
+                            self._read_size = _next_size(len(data), size)
                         else:
                             buffer = onread[0]() if callable(onread[0]) else onread[0]
                             view = memoryview(buffer).cast("B")
@@ -126,6 +133,7 @@ class SocketReader(SocketCore):
                     await self._deliver(data)
                     if not data:
                         break
+                    del data  # an idle connection must not keep its last chunk alive
                 handed = self._handed
                 if handed is not None:
                     self._handed = None
@@ -154,7 +162,8 @@ class SocketReader(SocketCore):
         transport = self._transport
         assert isinstance(transport, FdTransport)  # the only transport with this hook
         try:
-            data = transport.try_read(_READ_SIZE)
+            size = self._read_size
+            data = transport.try_read(size)
         except BlockingIOError:
             return True
         except OSError as exc:
@@ -162,6 +171,7 @@ class SocketReader(SocketCore):
             return True
         if not data:
             return True  # the end: the reader, woken, reads it again
+        self._read_size = _next_size(len(data), size)
         self._bytes_read += len(data)
         self._touch()
         decoder = self._decoder
@@ -266,6 +276,11 @@ class SocketReader(SocketCore):
         if not self._allow_half_open:
             self._end()
         self._close_if_done()
+
+
+def _next_size(got: int, asked: int) -> int:
+    """What the read after one that got ``got`` of ``asked`` bytes asks (see ``_READ_SIZE``)."""
+    return _BACKLOG_READ_SIZE if got == asked else _READ_SIZE
 
 
 async def _returns_false(callback: Callable[..., Any], *args: Any) -> bool:

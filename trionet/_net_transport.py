@@ -99,9 +99,9 @@ class FdTransport:
         self._read: Call[bytes] | None = None  # the reader's call, made once, reused
 
     def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
-        """Like ``receive``, for the reader's fixed size: no new ``Call`` per read."""
+        """Like ``receive``, for the reader: its ``Call`` is kept while the size stays."""
         call = self._read
-        if call is None:
+        if call is None or call.args[1] != max_bytes:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
         return perform(call)
 

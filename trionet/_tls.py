@@ -418,7 +418,8 @@ class TlsTransport:
         if self._at_end():
             return b""
         try:
-            data = self._ssl.read(max_bytes)
+            # A record at a time: asking more only makes CPython allocate more.
+            data = self._ssl.read(min(max_bytes, _RECORD))
         except ssl.SSLError as exc:
             self._end_of_stream(exc)
             return b""
@@ -430,7 +431,7 @@ class TlsTransport:
         parts = [data]
         size = len(data)
         while size < max_bytes and self._incoming.pending:
-            more = self._next(self._ssl.read, max_bytes - size)
+            more = self._next(self._ssl.read, min(max_bytes - size, _RECORD))
             if not more:
                 break
             parts.append(more)
