@@ -161,22 +161,33 @@ async def test_one_mib_transfer_counts_bytes_read_and_written(autojump_clock: Mo
         assert sock.bytes_read == 1 << 20
 
 
-async def test_a_backlog_is_read_in_chunks_larger_than_64_kib(autojump_clock: MockClock) -> None:
+async def test_reads_ask_64_kib_and_256_kib_only_while_a_backlog_lasts(
+    autojump_clock: MockClock,
+) -> None:
     # A Unix stream's recv takes everything queued (up to the sender's buffer,
-    # 208 KiB by default), so what one read asks is what a 'data' chunk can be.
+    # 208 KiB by default), so a 'data' chunk is exactly what its read asked
+    # whenever more than that was waiting.
     left, right = stdsocket.socketpair()
     right.setblocking(False)
-    try:
+    sizes: list[int] = []
+
+    async def burst() -> None:
         queued = right.send(b"q" * 400_000)
-        assert queued > 65536
-        sizes: list[int] = []
+        assert 65536 < queued < 262144
+        await until(lambda: sum(sizes) == queued)
+        # 64 KiB first, then (that read was full) the rest in one read of up
+        # to 256 KiB; that short read sends the next read back to 64 KiB.
+        assert sizes == [65536, queued - 65536]
+        sizes.clear()
+
+    try:
         async with net.Socket(fd=left.detach()) as sock:
             sock.on("data", lambda chunk: sizes.append(len(chunk)))
-            await until(lambda: sum(sizes) == queued)
+            await burst()
+            await burst()
     finally:
         left.close()
         right.close()
-    assert 65536 < max(sizes) <= 262144
 
 
 async def test_a_ten_mib_string_in_one_write_arrives_intact(autojump_clock: MockClock) -> None:
