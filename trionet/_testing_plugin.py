@@ -44,8 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def trionet_no_leaks() -> Iterator[None]:
     """Fail the test if it leaves open an fd that was not open before it.
 
-    Garbage is collected first, so a socket dropped without ``close()`` is
-    finalized while its test is still running. The failure names each leaked
+    When the fds after the test differ from those before it, garbage is
+    collected and they are counted again, so a socket dropped without
+    ``close()`` is finalized while its test is still the one to blame; a test
+    that leaked nothing pays for no collection. The failure names each leaked
     fd with its ``/proc/self/fd`` target. Fixtures set up after this one are
     torn down before it checks; an fd opened for the whole session during
     the test (a lazily made cache, a session fixture first used here) counts
