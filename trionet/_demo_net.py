@@ -14,7 +14,7 @@ __all__ = ["multi_task", "net_events", "tls_sni"]
 
 Say = Callable[[str], object]
 
-_EVENTS = {
+_EVENTS: dict[net.SocketEvent, str] = {
     "connect": "connected",
     "data": "the echo came back; the listener calls end()",
     "finish": "end() flushed the queue and sent our FIN",
@@ -28,7 +28,7 @@ def _echo(say: Say, sock: net.Socket) -> None:
     sock.on("data", sock.write)
 
 
-def _narrate(say: Say, event: str, *args: object) -> None:
+def _narrate(say: Say, event: net.SocketEvent, *args: object) -> None:
     shown = "".join(f" {arg!r}" for arg in args)
     say(f"client: {event!r}{shown} - {_EVENTS[event]}")
 

@@ -22,16 +22,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["EventEmitter", "Listener"]
+__all__ = ["Emitter", "EventEmitter", "Listener"]
 
-Listener = Callable[..., Any]
+# What a listener returns is ignored unless it is awaitable (then awaited), so
+# any callable fits: ``sock.on("data", sock.write)`` returns a bool, as in Node.
+Listener = Callable[..., object]
 
 
-class EventEmitter:
-    """Node's ``EventEmitter``: named events with plain or async listeners.
+class Emitter:
+    """What every emitter shares; ``on``, ``once`` and ``off`` come from subclasses.
 
-    Node equivalent: ``events.EventEmitter`` (``on``, ``once``, ``off`` /
-    ``removeListener``, ``emit``, ``listeners``, ``listenerCount``).
+    ``EventEmitter`` adds them for any event name; ``net.Socket`` and
+    ``net.Server`` add them typed for their own events (``trionet._net_events``),
+    so that a type checker knows each event's listener.
     """
 
     __slots__ = ("_events",)
@@ -55,32 +58,13 @@ class EventEmitter:
         self._added(event)
         return self
 
-    def on(self, event: str, listener: Listener) -> Self:
-        """Call ``listener(*args)`` every time ``event`` is emitted; return ``self``.
-
-        Node equivalent: ``emitter.on(eventName, listener)`` (also ``addListener``).
-
-        Raises:
-            TypeError: ``event`` is not a ``str`` or ``listener`` is not callable.
-        """
+    def _on(self, event: str, listener: Listener) -> Self:
         return self._add(event, listener, False)
 
-    add_listener = on
-
-    def once(self, event: str, listener: Listener) -> Self:
-        """Like ``on``, but the listener is removed before its first call.
-
-        Node equivalent: ``emitter.once(eventName, listener)``.
-        """
+    def _once(self, event: str, listener: Listener) -> Self:
         return self._add(event, listener, True)
 
-    def off(self, event: str, listener: Listener) -> Self:
-        """Remove the most recently added registration of ``listener`` for ``event``.
-
-        Removing a listener that is not registered does nothing.
-
-        Node equivalent: ``emitter.off(eventName, listener)`` / ``removeListener``.
-        """
+    def _off(self, event: str, listener: Listener) -> Self:
         events = self._events
         entries = events.get(event, ()) if events is not None else ()
         for index in range(len(entries) - 1, -1, -1):
@@ -88,8 +72,6 @@ class EventEmitter:
                 self._store(event, entries[:index] + entries[index + 1 :])
                 break
         return self
-
-    remove_listener = off
 
     def remove_all_listeners(self, event: str | None = None) -> Self:
         """Remove every listener of ``event``, or of every event when ``None``.
@@ -179,3 +161,47 @@ class EventEmitter:
             if entry[1] and entry[0] is listener:
                 self._store(event, entries[:index] + entries[index + 1 :])
                 return
+
+
+class EventEmitter(Emitter):
+    """Node's ``EventEmitter``: named events with plain or async listeners.
+
+    Any event name goes, and a listener takes whatever its event is emitted
+    with, so a type checker checks only that it is callable. ``net.Socket``
+    and ``net.Server`` have a fixed set of events, typed per event instead.
+
+    Node equivalent: ``events.EventEmitter`` (``on``, ``once``, ``off`` /
+    ``removeListener``, ``emit``, ``listeners``, ``listenerCount``).
+    """
+
+    __slots__ = ()
+
+    def on(self, event: str, listener: Listener) -> Self:
+        """Call ``listener(*args)`` every time ``event`` is emitted; return ``self``.
+
+        Node equivalent: ``emitter.on(eventName, listener)`` (also ``addListener``).
+
+        Raises:
+            TypeError: ``event`` is not a ``str`` or ``listener`` is not callable.
+        """
+        return self._on(event, listener)
+
+    add_listener = on
+
+    def once(self, event: str, listener: Listener) -> Self:
+        """Like ``on``, but the listener is removed before its first call.
+
+        Node equivalent: ``emitter.once(eventName, listener)``.
+        """
+        return self._once(event, listener)
+
+    def off(self, event: str, listener: Listener) -> Self:
+        """Remove the most recently added registration of ``listener`` for ``event``.
+
+        Removing a listener that is not registered does nothing.
+
+        Node equivalent: ``emitter.off(eventName, listener)`` / ``removeListener``.
+        """
+        return self._off(event, listener)
+
+    remove_listener = off

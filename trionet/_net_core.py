@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._emitter import EventEmitter
 from ._fdtable import close as close_fd
+from ._net_events import Events, SocketListen
 from ._net_transport import Transport
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ async def call(function: Callable[..., Any], *args: Any) -> None:
         await result
 
 
-class SocketCore(EventEmitter):
+class SocketCore(Events[SocketListen]):
     """The tasks and state of a ``net.Socket`` (see the module docstring)."""
 
     __slots__ = (

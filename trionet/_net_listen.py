@@ -19,6 +19,7 @@ from ._addr import SockAddr, ip_domain
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._fdtable import kind
 from ._net_core import LOGGER
+from ._net_events import DropInfo
 
 __all__ = [
     "adopt_listener",
@@ -48,14 +49,15 @@ async def survive(exc: OSError) -> None:
         raise exc
 
 
-def drop_info(fd: int, remote: SockAddr | str) -> dict[str, object]:
+def drop_info(fd: int, remote: SockAddr | str) -> DropInfo:
     local = fdb.sock_name(fd)
-    info: dict[str, object] = {}
+    info: DropInfo = {}
     if isinstance(local, SockAddr):
-        info.update(local_address=local.addr, local_port=local.port)
+        info["local_address"], info["local_port"] = local.addr, local.port
     if isinstance(remote, SockAddr):
         family = "IPv6" if remote.domain == AF_INET6 else "IPv4"
-        info.update(remote_address=remote.addr, remote_port=remote.port, remote_family=family)
+        info["remote_address"], info["remote_port"] = remote.addr, remote.port
+        info["remote_family"] = family
     return info
 
 

@@ -15,8 +15,8 @@ from . import _fd_basic as fdb
 from ._addr import SockAddr
 from ._checks import check_int
 from ._constants import AF_INET6
-from ._emitter import EventEmitter
 from ._net_errors import AddressInfo
+from ._net_events import Events, ServerListen
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["ServerState"]
 
 
-class ServerState(EventEmitter):
+class ServerState(Events[ServerListen]):
     """The state of a ``net.Server`` and the properties that read it."""
 
     __slots__ = (

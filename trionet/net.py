@@ -16,6 +16,9 @@ from ._net_errors import AddressInfo as AddressInfo
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
 from ._net_errors import ServerNotRunningError as ServerNotRunningError
 from ._net_errors import WriteAfterEndError as WriteAfterEndError
+from ._net_events import DropInfo as DropInfo
+from ._net_events import ServerEvent as ServerEvent
+from ._net_events import SocketEvent as SocketEvent
 from ._net_server import Server as Server
 from ._net_server import create_server as create_server
 from ._net_socket import Socket as Socket
