@@ -18,20 +18,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, cast, final, overload
 
-from trionet._taskcore import Core, Handle, check_open_args, deliver, lookup, own, spawn
+from trionet._taskcore import Core, Handle, M, T, check_open_args, deliver, lookup, own, spawn
 from trionet._timeout import check_timeout
 
 from ._wait import Deadline
 
 __all__ = ["Task", "current", "open_task", "recv", "send"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
 
 
 @final
-class Task(Handle[T]):
+class Task(Handle[T, M]):
     """The handle of a task, from ``open_task`` or ``current``.
 
     The same task as ``trionet.task.Task`` describes, with blocking
@@ -57,7 +60,7 @@ class Task(Handle[T]):
         """
         deliver(self._core, msg)
 
-    def recv(self, *, timeout: float | None = None) -> object:
+    def recv(self, *, timeout: float | None = None) -> M:
         """The next message this task sent to the caller (others stay queued).
 
         Raises:
@@ -72,7 +75,8 @@ class Task(Handle[T]):
         found = _get(core.id, timeout, core)
         if found is None:
             core.no_more_messages()
-        return found[0]
+        # Unchecked, as a memory channel's type is: the opener states ``M``.
+        return cast(M, found[0])
 
     def join(self) -> T:
         """Block until the task finishes; return what its main returned.
@@ -145,13 +149,13 @@ def _get(
 
 @overload
 def open_task(
-    main: Callable[..., Awaitable[T]], *args: object, name: str | None = None
+    main: Callable[[Unpack[Ts]], Awaitable[T]], *args: Unpack[Ts], name: str | None = None
 ) -> AbstractContextManager[Task[T]]: ...
 
 
 @overload
 def open_task(
-    main: Callable[..., T], *args: object, name: str | None = None
+    main: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], name: str | None = None
 ) -> AbstractContextManager[Task[T]]: ...
 
 

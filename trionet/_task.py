@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, cast, final, overload
 
 import trio
 
-from ._taskcore import Core, Handle, check_open_args, deliver, lookup, own, spawn
+from ._taskcore import Core, Handle, M, T, check_open_args, deliver, lookup, own, spawn
 from ._timeout import check_timeout
 
 __all__ = ["Task", "current", "open_task", "recv", "send"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
 
 
 @final
-class Task(Handle[T]):
+class Task(Handle[T, M]):
     """The handle of a task, from ``open_task`` or ``current``.
 
     Attributes:
@@ -49,7 +52,7 @@ class Task(Handle[T]):
         deliver(self._core, msg)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    async def recv(self, *, timeout: float | None = None) -> object:
+    async def recv(self, *, timeout: float | None = None) -> M:
         """The next message this task sent to the caller (others stay queued).
 
         Returns:
@@ -70,7 +73,8 @@ class Task(Handle[T]):
         found = await own().mailbox.get(core.id, timeout, core.has_ended)
         if found is None:
             core.no_more_messages()
-        return found[0]
+        # Unchecked, as a memory channel's type is: the opener states ``M``.
+        return cast(M, found[0])
 
     async def join(self) -> T:
         """Wait for the task to finish and return what its main returned.
@@ -150,13 +154,13 @@ async def recv(*, timeout: float | None = None) -> tuple[object, int]:
 
 @overload
 def open_task(
-    main: Callable[..., Awaitable[T]], *args: object, name: str | None = None
+    main: Callable[[Unpack[Ts]], Awaitable[T]], *args: Unpack[Ts], name: str | None = None
 ) -> AbstractAsyncContextManager[Task[T]]: ...
 
 
 @overload
 def open_task(
-    main: Callable[..., T], *args: object, name: str | None = None
+    main: Callable[[Unpack[Ts]], T], *args: Unpack[Ts], name: str | None = None
 ) -> AbstractAsyncContextManager[Task[T]]: ...
 
 

@@ -52,7 +52,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn
 
 import outcome
 import trio
@@ -72,8 +72,15 @@ __all__ = [
     "spawn",
 ]
 
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:
+    from typing_extensions import TypeVar
+
 T = TypeVar("T")
-H = TypeVar("H", bound="Handle[Any]")
+# What the task sends its parent; a default keeps ``Task[int]`` meaning "any messages".
+M = TypeVar("M", default=Any)
+H = TypeVar("H", bound="Handle[Any, Any]")
 
 
 class Core:
@@ -201,8 +208,12 @@ class Core:
                     self.parent_token.run_sync_soon(self.done.set)
 
 
-class Handle(Generic[T]):
-    """What the task handles of both APIs share: the core, ``id``, ``name``."""
+class Handle(Generic[T, M]):
+    """What the task handles of both APIs share: the core, ``id``, ``name``.
+
+    ``T`` is what the task's main returns, ``M`` what the task sends to the
+    one that opened it (``Any`` unless the opener says, see ``docs/typing.md``).
+    """
 
     __slots__ = ("__weakref__", "_core")
 
