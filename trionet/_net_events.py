@@ -106,7 +106,9 @@ class ServerListen(Protocol):
         self, event: Literal["error"], listener: Callable[[BaseException], object]
     ) -> Server: ...
     @overload
-    def __call__(self, event: Literal["drop"], listener: Callable[[DropInfo], object]) -> Server: ...
+    def __call__(
+        self, event: Literal["drop"], listener: Callable[[DropInfo], object]
+    ) -> Server: ...
 
 
 L = TypeVar("L", SocketListen, ServerListen)
