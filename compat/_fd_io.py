@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from trionet import _calls
 from trionet._addr import SockAddr
+from trionet._types import FdAddress, SendData, WritableBuffer
 
 from ._wait import block
 
@@ -36,7 +37,7 @@ def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | st
     return _calls.accepted(block(_calls.accept(fd, timeout)))
 
 
-def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
+def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> None:
     """Connect ``fd`` to ``addr``; see ``trionet.socket.connect``.
 
     JSRE equivalent: ``socket.connect(sockFd, remoteAddr, timeout)``.
@@ -47,7 +48,7 @@ def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
     block(_calls.connect(fd, addr, timeout))
 
 
-def send(fd: int, data: object, *, timeout: float | None = None) -> int:
+def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     """Send once; return the bytes the kernel took. See ``trionet.socket.send``.
 
     JSRE equivalent: ``socket.send(sockFd, data, timeout)``.
@@ -55,7 +56,7 @@ def send(fd: int, data: object, *, timeout: float | None = None) -> int:
     return block(_calls.send(fd, data, timeout))
 
 
-def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
+def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | None = None) -> int:
     """Send one datagram to ``addr``. See ``trionet.socket.sendto``.
 
     JSRE equivalent: ``socket.sendto(sockFd, remoteAddr, data, timeout)``.
@@ -73,7 +74,7 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
 
 def recv_into(
     fd: int,
-    buffer: object,
+    buffer: WritableBuffer,
     offset: int = 0,
     length: int | None = None,
     *,
@@ -100,7 +101,7 @@ def recvfrom(
 
 def recvfrom_into(
     fd: int,
-    buffer: object,
+    buffer: WritableBuffer,
     offset: int = 0,
     length: int | None = None,
     *,

@@ -28,8 +28,10 @@ from typing import final, overload
 from trionet import _calls
 from trionet._addr import SockAddr
 from trionet._constants import SOCK_STREAM
+from trionet._sockobj import ip_address
 from trionet._tcp_base import Attempt, Dial, SendAll, TcpBase
 from trionet._timeout import Timeout, check_timeout
+from trionet._types import Address, SendData, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
@@ -64,10 +66,10 @@ class Tcp(TcpBase, SyncSocketObject):
     @classmethod
     def create_client(
         cls,
-        addr: object,
+        addr: Address,
         *,
         timeout: float | None = None,
-        local_addr: object = None,
+        local_addr: Address | None = None,
         dev: str | None = None,
         callback: ConnectCallback | None = None,
     ) -> Tcp:
@@ -155,11 +157,11 @@ class Tcp(TcpBase, SyncSocketObject):
         """
         serve(self, handler)
 
-    def send(self, data: object, *, timeout: float | None = None) -> int:
+    def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``."""
         return fdio.send(self._live(), data, timeout=timeout)
 
-    def send_all(self, data: object, *, timeout: float | None = None) -> None:
+    def send_all(self, data: SendData, *, timeout: float | None = None) -> None:
         """Send all of ``data`` within ``timeout``.
 
         Raises:
@@ -174,7 +176,7 @@ class Tcp(TcpBase, SyncSocketObject):
             while (rest := job.rest()) is not None:
                 job.sent += block(_calls.send_checked(target, rest), deadline)
 
-    def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+    def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.
 
         JSRE equivalent: ``tcp.sendto(saddr, data, timeout)``.
@@ -187,7 +189,7 @@ class Tcp(TcpBase, SyncSocketObject):
 
     def recv_into(
         self,
-        buffer: object,
+        buffer: WritableBuffer,
         offset: int = 0,
         length: int | None = None,
         *,
@@ -198,9 +200,10 @@ class Tcp(TcpBase, SyncSocketObject):
 
     def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
-    ) -> tuple[bytes, SockAddr | str]:
+    ) -> tuple[bytes, SockAddr]:
         """Receive, with the peer's address. JSRE equivalent: ``tcp.recvfrom()``."""
-        return fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        got, sender = fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        return got, ip_address(sender)
 
 
 def _checked(callback: object) -> Callable[..., object]:

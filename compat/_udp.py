@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import final
 
 from trionet._addr import SockAddr
+from trionet._sockobj import ip_address
+from trionet._types import Address, SendData, WritableBuffer
 from trionet._udp_base import UdpBase
 
 from . import _fd_io as fdio
@@ -28,11 +30,11 @@ class Udp(UdpBase, SyncSocketObject):
     JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).
     """
 
-    def send(self, data: object, *, timeout: float | None = None) -> int:
+    def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send one datagram to the connected peer. JSRE equivalent: ``udp.send()``."""
         return fdio.send(self._live(), data, timeout=timeout)
 
-    def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+    def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send one datagram to ``addr``. JSRE equivalent: ``udp.sendto(saddr, data)``."""
         return fdio.sendto(self._live(), addr, data, timeout=timeout)
 
@@ -42,17 +44,19 @@ class Udp(UdpBase, SyncSocketObject):
 
     def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
-    ) -> tuple[bytes, SockAddr | str]:
+    ) -> tuple[bytes, SockAddr]:
         """Receive one datagram and its sender. JSRE equivalent: ``udp.recvfrom()``."""
-        return fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        got, sender = fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        return got, ip_address(sender)
 
     def recvfrom_into(
         self,
-        buffer: object,
+        buffer: WritableBuffer,
         offset: int = 0,
         length: int | None = None,
         *,
         timeout: float | None = None,
-    ) -> tuple[int, SockAddr | str]:
+    ) -> tuple[int, SockAddr]:
         """Receive one datagram into ``buffer``. JSRE: ``udp.recvfrom(buffer, ...)``."""
-        return fdio.recvfrom_into(self._live(), buffer, offset, length, timeout=timeout)
+        got, sender = fdio.recvfrom_into(self._live(), buffer, offset, length, timeout=timeout)
+        return got, ip_address(sender)

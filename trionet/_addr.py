@@ -90,7 +90,8 @@ class SockAddr:
         return (self.addr, self.port, 0, self.scope_id)
 
 
-Address: TypeAlias = "SockAddr | tuple[str, int] | tuple[str, int, int, int]"
+Address: TypeAlias = SockAddr | tuple[str, int] | tuple[str, int, int, int]
+"""An IP address: a ``SockAddr``, a ``(host, port)`` tuple or IPv6's 4-tuple."""
 
 
 def sockaddr(addr: str, port: int) -> SockAddr:

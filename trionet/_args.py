@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from ._addr import to_sockaddr
 from ._fdtable import Entry
-from ._ops import Buffer, OsAddress
+from ._ops import OsAddress
+from ._types import Buffer
 
 __all__ = ["os_address", "outgoing", "writable_view"]
 

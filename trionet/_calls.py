@@ -20,7 +20,7 @@ from ._addr import SockAddr, from_os
 from ._args import os_address, outgoing, writable_view
 from ._checks import check_int
 from ._fdtable import Entry, entry, register
-from ._ops import Buffer, Connect, OsAddress
+from ._ops import Connect, OsAddress
 from ._ops import accept as _accept
 from ._ops import recv as _recv
 from ._ops import recv_into as _recv_into
@@ -30,6 +30,7 @@ from ._ops import send as _send
 from ._ops import sendto as _sendto
 from ._readiness import READ, WRITE
 from ._timeout import check_timeout
+from ._types import Buffer
 
 __all__ = [
     "Call",

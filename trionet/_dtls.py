@@ -31,6 +31,7 @@ from ._dtls_watch import (
 )
 from ._timeout import Timeout, check_timeout, timeout_scope
 from ._tls_options import TlsOptions
+from ._types import SendData
 
 __all__ = ["DtlsChannel", "check_tls", "connect", "peer_of"]
 
@@ -125,7 +126,7 @@ class DtlsChannel:
         if self._closed:
             raise trio.ClosedResourceError("the DTLS channel is closed")
 
-    async def send(self, data: object, *, timeout: float | None = None) -> int:
+    async def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Encrypt ``data`` as one record and send it in one datagram.
 
         Args:

@@ -16,6 +16,7 @@ from ._checks import check_int
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM
 from ._fdtable import close as _close
 from ._fdtable import close_socket, entry, register, wake_sleepers
+from ._types import FdAddress
 
 __all__ = [
     "bind",
@@ -91,7 +92,7 @@ def domain(fd_or_addr: int | str) -> int:
     return int(entry(fd_or_addr).sock.family)
 
 
-def bind(fd: int, addr: object) -> None:
+def bind(fd: int, addr: FdAddress) -> None:
     """Bind ``fd`` to a local address (port ``0`` lets the system choose).
 
     JSRE equivalent: ``socket.bind(sockFd, sockaddr)``.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import _calls
 from ._addr import SockAddr
 from ._drive import perform
+from ._types import FdAddress, SendData, WritableBuffer
 
 __all__ = [
     "accept",
@@ -41,7 +42,7 @@ async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAdd
     return _calls.accepted(await perform(_calls.accept(fd, timeout)))
 
 
-async def connect(fd: int, addr: object, *, timeout: float | None = None) -> None:
+async def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> None:
     """Connect ``fd`` to ``addr``; for UDP, set its default peer.
 
     After a timeout or cancellation the fd is still open and still the
@@ -56,7 +57,7 @@ async def connect(fd: int, addr: object, *, timeout: float | None = None) -> Non
     await perform(_calls.connect(fd, addr, timeout))
 
 
-async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
+async def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     """Send once; return how many bytes the kernel took (maybe fewer than given).
 
     ``data`` may be bytes-like, ``str`` (sent as UTF-8) or a list of
@@ -70,7 +71,7 @@ async def send(fd: int, data: object, *, timeout: float | None = None) -> int:
     return await perform(_calls.send(fd, data, timeout))
 
 
-async def sendto(fd: int, addr: object, data: object, *, timeout: float | None = None) -> int:
+async def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | None = None) -> int:
     """Send one datagram (or stream chunk) to ``addr``; return the bytes sent.
 
     JSRE equivalent: ``socket.sendto(sockFd, remoteAddr, data, timeout)``.
@@ -94,7 +95,7 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
 
 async def recv_into(
     fd: int,
-    buffer: object,
+    buffer: WritableBuffer,
     offset: int = 0,
     length: int | None = None,
     *,
@@ -127,7 +128,7 @@ async def recvfrom(
 
 async def recvfrom_into(
     fd: int,
-    buffer: object,
+    buffer: WritableBuffer,
     offset: int = 0,
     length: int | None = None,
     *,

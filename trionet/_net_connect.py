@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, final
+from typing import final
 
 from ._checks import check_bool
 from ._net_dial import ConnectOptions, check_options
 from ._net_socket import Socket
+from ._types import Lookup, OnRead, TlsConfig
 
 __all__ = ["Connecting", "connect", "create_connection"]
 
@@ -59,13 +60,13 @@ def connect(
     family: int = 0,
     local_address: str | None = None,
     local_port: int | None = None,
-    lookup: Callable[..., Any] | None = None,
+    lookup: Lookup | None = None,
     timeout: float | None = None,
     connect_timeout: float | None = None,
-    tls: object = None,
+    tls: TlsConfig | None = None,
     allow_half_open: bool = False,
-    on_connect: Callable[..., Any] | None = None,
-    onread: dict[str, Any] | None = None,
+    on_connect: Callable[[], object] | None = None,
+    onread: OnRead | None = None,
 ) -> Connecting:
     """Open a connection: ``async with net.connect(8124, "localhost") as sock: ...``.
 

@@ -55,7 +55,7 @@ from ._net_transport import Transport
 
 if TYPE_CHECKING:
     from ._net_tls import TlsSetup
-    from ._ops import Buffer
+    from ._types import Buffer
 
 __all__ = ["CLOSED_MESSAGE", "LOGGER", "SocketCore", "call"]
 

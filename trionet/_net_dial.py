@@ -30,6 +30,7 @@ from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._groups import open_nursery
 from ._net_tls import TlsSetup, client_setup
 from ._timeout import timeout_scope
+from ._types import Lookup, OnRead
 
 __all__ = [
     "ATTEMPT_DELAY",
@@ -58,11 +59,11 @@ class ConnectOptions:
     family: int
     local_address: str | None
     local_port: int | None
-    lookup: Callable[..., Any] | None
+    lookup: Lookup | None
     timeout: float | None
     connect_timeout: float | None
-    on_connect: Callable[..., Any] | None
-    onread: dict[str, Any] | None
+    on_connect: Callable[[], object] | None
+    onread: OnRead | None
     tls: TlsSetup | None = None
 
 
@@ -72,23 +73,24 @@ def check_callable(name: str, value: object) -> None:
         raise TypeError(f"{name} must be callable, not {type(value).__name__}")
 
 
-def check_onread(onread: object) -> dict[str, Any] | None:
+def check_onread(onread: object) -> OnRead | None:
     """Validate ``onread={"buffer": bytearray | callable, "callback": fn}``."""
     if onread is None:
         return None
     if not isinstance(onread, dict):
         raise TypeError(f"onread must be a dict, not {type(onread).__name__}")
-    buffer, callback = onread.get("buffer"), onread.get("callback")
+    buffer: Any = onread.get("buffer")
+    callback: Any = onread.get("callback")
     if not callable(callback):
         raise TypeError("onread['callback'] must be callable")
     if not callable(buffer):
         try:
-            view = memoryview(buffer)  # type: ignore[arg-type]
+            view = memoryview(buffer)
         except TypeError:
             raise TypeError("onread['buffer'] must be a writable buffer or a callable") from None
         if view.readonly or not view.nbytes:
             raise ValueError("onread['buffer'] must be writable and not empty")
-    return {"buffer": buffer, "callback": callback}
+    return OnRead(buffer=buffer, callback=callback)
 
 
 def check_options(

@@ -31,7 +31,7 @@ from ._net_stream import StreamMethods
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._ops import Buffer
+    from ._types import Buffer, OnRead
 
 __all__ = ["SocketFlow"]
 
@@ -158,7 +158,7 @@ class SocketFlow(StreamMethods):
             self._flowing = True
             self._kick()
 
-    def _set_onread(self, onread: dict[str, Any]) -> None:
+    def _set_onread(self, onread: OnRead) -> None:
         self._onread = (onread["buffer"], onread["callback"])
         if self._flowing is None:
             self._flowing = True

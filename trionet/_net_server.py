@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -45,6 +45,7 @@ from ._net_server_state import ServerState
 from ._net_socket import Socket
 from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
 from ._net_tls import server_certificates, server_setup
+from ._types import TlsConfig
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -111,16 +112,16 @@ class Server(ServerState):
 
     def __init__(
         self,
-        connection_listener: Callable[..., Any] | None = None,
+        connection_listener: Callable[[Socket], object] | None = None,
         *,
         allow_half_open: bool = False,
         pause_on_connect: bool = False,
-        tls: object = None,
+        tls: TlsConfig | None = None,
         max_connections: int | None = None,
         high_water_mark: int = 65536,
         group: str | None = None,
         subs: int = 0,
-        sub_main: object = None,
+        sub_main: Callable[[Server], object] | str | None = None,
     ) -> None:
         group_name = check_group(group)
         super().__init__(max_connections, (group_name, "master"))
@@ -276,7 +277,7 @@ class Server(ServerState):
         await self._emit("listening", ())
         return self
 
-    def close(self, callback: Callable[..., Any] | None = None) -> Self:
+    def close(self, callback: Callable[[], object] | None = None) -> Self:
         """Stop accepting now; ``'close'`` follows once every connection has closed.
 
         ``callback`` becomes a ``'close'`` listener, once. A Unix-domain
@@ -460,16 +461,16 @@ class Server(ServerState):
 
 
 def create_server(
-    connection_listener: Callable[..., Any] | None = None,
+    connection_listener: Callable[[Socket], object] | None = None,
     *,
     allow_half_open: bool = False,
     pause_on_connect: bool = False,
-    tls: object = None,
+    tls: TlsConfig | None = None,
     max_connections: int | None = None,
     high_water_mark: int = 65536,
     group: str | None = None,
     subs: int = 0,
-    sub_main: object = None,
+    sub_main: Callable[[Server], object] | str | None = None,
 ) -> Server:
     """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 

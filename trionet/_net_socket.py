@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -32,6 +32,7 @@ from ._net_flow import SocketFlow
 from ._net_props import SocketProps
 from ._net_transport import FdTransport, Transport
 from ._tls import TlsTransport
+from ._types import Lookup, OnRead, TlsConfig
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -79,7 +80,7 @@ class Socket(SocketProps, SocketFlow):
         readable: bool = True,
         writable: bool = True,
         high_water_mark: int = 65536,
-        onread: dict[str, Any] | None = None,
+        onread: OnRead | None = None,
     ) -> None:
         check_bool("allow_half_open", allow_half_open)
         check_bool("readable", readable)
@@ -246,12 +247,12 @@ class Socket(SocketProps, SocketFlow):
         family: int = 0,
         local_address: str | None = None,
         local_port: int | None = None,
-        lookup: Callable[..., Any] | None = None,
+        lookup: Lookup | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
-        tls: object = None,
-        on_connect: Callable[..., Any] | None = None,
-        onread: dict[str, Any] | None = None,
+        tls: TlsConfig | None = None,
+        on_connect: Callable[[], object] | None = None,
+        onread: OnRead | None = None,
     ) -> Self:
         """Connect this socket (inside its ``async with`` block); return it.
 

@@ -34,11 +34,11 @@ from ._calls import Call
 from ._drive import _blocked, _settle, perform
 from ._fdtable import close as _close_fd
 from ._fdtable import entry as _entry
-from ._ops import Buffer
 from ._ops import recv as _recv
 from ._ops import recv_into as _recv_into
 from ._ops import send as _send
 from ._readiness import READ, WRITE, ReadHook, current_layer
+from ._types import Buffer
 
 __all__ = ["FdTransport", "ReadInterrupted", "Transport"]
 

@@ -38,7 +38,8 @@ __all__ = [
     "sendto",
 ]
 
-Buffer = bytes | bytearray | memoryview
+from ._types import Buffer
+
 OsAddress = Any  # whatever the standard library takes for the socket's family
 
 

@@ -31,7 +31,7 @@ from ._fd_options import set_send_buffer_size as _set_send_buffer_size
 from ._fd_options import set_ttl as _set_ttl
 from ._fdtable import Entry, entry
 
-__all__ = ["SocketObject"]
+__all__ = ["SocketObject", "ip_address"]
 
 _Self = TypeVar("_Self", bound="SocketObject")
 
@@ -112,11 +112,11 @@ class SocketObject:
 
     def sock_name(self) -> SockAddr:
         """The local address. JSRE equivalent: ``sockName()``."""
-        return _ip_address(_sock_name(self._live()))
+        return ip_address(_sock_name(self._live()))
 
     def peer_name(self) -> SockAddr:
         """The remote address. JSRE equivalent: ``peerName()``."""
-        return _ip_address(_peer_name(self._live()))
+        return ip_address(_peer_name(self._live()))
 
     def error(self) -> int:
         """Read and clear the pending socket error. JSRE equivalent: ``error()``."""
@@ -151,7 +151,8 @@ class SocketObject:
         _set_send_buffer_size(self._live(), size)
 
 
-def _ip_address(address: SockAddr | str) -> SockAddr:
+def ip_address(address: SockAddr | str) -> SockAddr:
+    """``address`` of a ``Tcp`` or ``Udp``: always an IP one, never a Unix path."""
     # Tcp and Udp only ever hold IPv4 or IPv6 sockets (create_by_fd checks).
     assert isinstance(address, SockAddr)
     return address

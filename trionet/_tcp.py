@@ -12,8 +12,10 @@ from ._addr import SockAddr
 from ._constants import SOCK_STREAM
 from ._drive import perform
 from ._groups import open_nursery
+from ._sockobj import ip_address
 from ._tcp_base import Dial, SendAll, TcpBase, accept_retry_delay
 from ._timeout import check_timeout, timeout_scope
+from ._types import Address, SendData, WritableBuffer
 
 __all__ = ["Tcp"]
 
@@ -36,10 +38,10 @@ class Tcp(TcpBase):
     @classmethod
     async def create_client(
         cls,
-        addr: object,
+        addr: Address,
         *,
         timeout: float | None = None,
-        local_addr: object = None,
+        local_addr: Address | None = None,
         dev: str | None = None,
     ) -> Tcp:
         """Connect to ``addr``, a ``SockAddr`` or a ``(host, port)`` tuple.
@@ -107,11 +109,11 @@ class Tcp(TcpBase):
                 assert isinstance(remote, SockAddr)
                 nursery.start_soon(_run_handler, handler, Tcp(fd), remote)
 
-    async def send(self, data: object, *, timeout: float | None = None) -> int:
+    async def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``."""
         return await fdio.send(self._live(), data, timeout=timeout)
 
-    async def send_all(self, data: object, *, timeout: float | None = None) -> None:
+    async def send_all(self, data: SendData, *, timeout: float | None = None) -> None:
         """Send all of ``data`` within ``timeout``.
 
         Raises:
@@ -126,7 +128,7 @@ class Tcp(TcpBase):
             while (rest := job.rest()) is not None:
                 job.sent += await fdio.send(fd, rest)
 
-    async def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+    async def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.
 
         JSRE equivalent: ``tcp.sendto(saddr, data, timeout)``.
@@ -139,7 +141,7 @@ class Tcp(TcpBase):
 
     async def recv_into(
         self,
-        buffer: object,
+        buffer: WritableBuffer,
         offset: int = 0,
         length: int | None = None,
         *,
@@ -150,9 +152,10 @@ class Tcp(TcpBase):
 
     async def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
-    ) -> tuple[bytes, SockAddr | str]:
+    ) -> tuple[bytes, SockAddr]:
         """Receive, with the peer's address. JSRE equivalent: ``tcp.recvfrom()``."""
-        return await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        got, sender = await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        return got, ip_address(sender)
 
 
 async def _run_handler(handler: Handler, connection: Tcp, remote: SockAddr) -> None:

@@ -40,6 +40,7 @@ from ._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
 from ._fdtable import entry, kind
 from ._sockobj import SocketObject
 from ._timeout import Timeout, check_timeout
+from ._types import Address
 
 __all__ = ["Attempt", "Dial", "SendAll", "TcpBase", "accept_retry_delay"]
 
@@ -91,7 +92,9 @@ class Dial:
 
     __slots__ = ("_failure", "_local", "_numeric", "dev", "lookup", "timeout")
 
-    def __init__(self, addr: object, timeout: object, local_addr: object, dev: object) -> None:
+    def __init__(
+        self, addr: Address, timeout: object, local_addr: Address | None, dev: object
+    ) -> None:
         self.timeout = check_timeout(timeout)
         self._local = None if local_addr is None else to_sockaddr(local_addr, "local_addr")
         self.dev = None if dev is None else fdo.check_ifname(dev, "dev")
@@ -248,7 +251,7 @@ class TcpBase(SocketObject):
     """
 
     @classmethod
-    def create_server(cls: type[_T], addr: object, backlog: int = 5, dev: str | None = None) -> _T:
+    def create_server(cls: type[_T], addr: Address, backlog: int = 5, dev: str | None = None) -> _T:
         """Bind and listen on ``addr`` (``SO_REUSEADDR`` on), optionally only on ``dev``.
 
         JSRE equivalent: ``Tcp.createServer(saddr, backlog, dev)``.

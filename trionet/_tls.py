@@ -80,8 +80,8 @@ import trio
 
 from ._checks import check_bool
 from ._net_transport import Transport
-from ._ops import Buffer
 from ._timeout import check_timeout, timeout_scope
+from ._types import Buffer
 
 __all__ = ["TlsTransport"]
 

@@ -6,6 +6,8 @@ from typing import final
 
 from . import _fd_io as fdio
 from ._addr import SockAddr
+from ._sockobj import ip_address
+from ._types import Address, SendData, WritableBuffer
 from ._udp_base import UdpBase
 
 __all__ = ["Udp"]
@@ -22,11 +24,11 @@ class Udp(UdpBase):
     JSRE equivalent: the ``Udp`` object (EdgerOS ``udp`` module).
     """
 
-    async def send(self, data: object, *, timeout: float | None = None) -> int:
+    async def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send one datagram to the connected peer. JSRE equivalent: ``udp.send()``."""
         return await fdio.send(self._live(), data, timeout=timeout)
 
-    async def sendto(self, addr: object, data: object, *, timeout: float | None = None) -> int:
+    async def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send one datagram to ``addr``. JSRE equivalent: ``udp.sendto(saddr, data)``."""
         return await fdio.sendto(self._live(), addr, data, timeout=timeout)
 
@@ -36,17 +38,21 @@ class Udp(UdpBase):
 
     async def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
-    ) -> tuple[bytes, SockAddr | str]:
+    ) -> tuple[bytes, SockAddr]:
         """Receive one datagram and its sender. JSRE equivalent: ``udp.recvfrom()``."""
-        return await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        got, sender = await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+        return got, ip_address(sender)
 
     async def recvfrom_into(
         self,
-        buffer: object,
+        buffer: WritableBuffer,
         offset: int = 0,
         length: int | None = None,
         *,
         timeout: float | None = None,
-    ) -> tuple[int, SockAddr | str]:
+    ) -> tuple[int, SockAddr]:
         """Receive one datagram into ``buffer``. JSRE: ``udp.recvfrom(buffer, ...)``."""
-        return await fdio.recvfrom_into(self._live(), buffer, offset, length, timeout=timeout)
+        got, sender = await fdio.recvfrom_into(
+            self._live(), buffer, offset, length, timeout=timeout
+        )
+        return got, ip_address(sender)

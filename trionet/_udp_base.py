@@ -18,6 +18,7 @@ from ._checks import check_bool, check_int
 from ._constants import AF_INET, AF_INET6, SOCK_DGRAM
 from ._fdtable import entry, kind
 from ._sockobj import SocketObject
+from ._types import Address
 
 __all__ = ["UdpBase"]
 
@@ -36,7 +37,7 @@ class UdpBase(SocketObject):
     @classmethod
     def create(
         cls: type[_T],
-        addr: object = None,
+        addr: Address | None = None,
         *,
         domain: int = AF_INET,
         reuse_addr: bool = False,
@@ -85,11 +86,11 @@ class UdpBase(SocketObject):
             raise ValueError(f"fd {fd} is not a UDP socket")
         return cls(entry(fd).fd)
 
-    def bind(self, addr: object) -> None:
+    def bind(self, addr: Address) -> None:
         """Bind to a local address. JSRE equivalent: ``udp.bind(saddr)``."""
         fdb.bind(self._live(), addr)
 
-    def connect(self, addr: object) -> None:
+    def connect(self, addr: Address) -> None:
         """Set the default peer (no packet is sent). JSRE equivalent: ``udp.connect(saddr)``."""
         target = self._entry()
         target.sock.connect(os_address(target, addr))
