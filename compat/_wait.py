@@ -36,7 +36,7 @@ from typing import TypeVar
 import trio
 
 from trionet._calls import Call
-from trionet._fdtable import close_wake_fd, sleep_on
+from trionet._fdtable import close_wake_fd, open_wake_fd, sleep_on
 from trionet._ops import Connect, RetryLater, later
 from trionet._timeout import Timeout
 
@@ -71,7 +71,7 @@ class _Sleeper:
     __slots__ = ("events", "fd", "fds", "poll", "poller")
 
     def __init__(self) -> None:
-        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.fd = open_wake_fd()
         self.poller = select.poll()
         self.poller.register(self.fd, _IN)
         self.poll = self.poller.poll

@@ -13,18 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 from _fds import IP_KINDS, Fds, Owned, skip_without_broadcast
-from trionet.compat._wait import wake_fd
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _main_thread_wake_fd() -> None:
-    """Open the main thread's compat wake-up fd before the first leak check.
-
-    A compat call that has to wait opens its thread's wake-up fd on first use
-    and keeps it for the thread's life: for the main thread, the whole
-    session. Made here, it is part of every test's "before".
-    """
-    wake_fd()
 
 
 @pytest.fixture(autouse=True)

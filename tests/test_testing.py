@@ -263,7 +263,8 @@ def test_echo_server_fixture_works_under_autojump_clock(user: pytest.Pytester) -
         import trio
         from trionet import net
 
-        async def test_echo(echo_server, autojump_clock, trionet_no_leaks):
+        async def test_echo(trionet_echo_server, autojump_clock, trionet_no_leaks):
+            echo_server = trionet_echo_server
             assert echo_server.address == "127.0.0.1"
             got = bytearray()
             async with net.connect(echo_server.port, echo_server.address) as client:
@@ -284,9 +285,9 @@ def test_free_port_fixtures_give_bindable_loopback_ports(user: pytest.Pytester) 
         """
         import socket
 
-        def test_ports(free_tcp_port, free_udp_port):
-            for kind, port in ((socket.SOCK_STREAM, free_tcp_port),
-                               (socket.SOCK_DGRAM, free_udp_port)):
+        def test_ports(trionet_free_tcp_port, trionet_free_udp_port):
+            for kind, port in ((socket.SOCK_STREAM, trionet_free_tcp_port),
+                               (socket.SOCK_DGRAM, trionet_free_udp_port)):
                 with socket.socket(socket.AF_INET, kind) as taker:
                     taker.bind(("127.0.0.1", port))
         """

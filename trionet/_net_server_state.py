@@ -15,7 +15,7 @@ from . import _fd_basic as fdb
 from ._addr import SockAddr
 from ._checks import check_int
 from ._constants import AF_INET6
-from ._net_errors import AddressInfo
+from ._net_errors import AddressInfo, ServerNotRunningError
 from ._net_events import Events, ServerListen
 
 if TYPE_CHECKING:
@@ -72,6 +72,28 @@ class ServerState(Events[ServerListen]):
             family = "IPv6" if local.domain == AF_INET6 else "IPv4"
             return AddressInfo(local.addr, family, local.port)
         return local
+
+    def address_info(self) -> AddressInfo:
+        """The bound TCP address: ``address()`` when it is an ``AddressInfo``.
+
+        Node's ``address()`` returns an address, a path or ``None``, so a
+        type checker makes ``server.address().port`` check all three; on a
+        TCP server that is listening, ``server.address_info().port`` needs
+        no check (see ``docs/typing.md``).
+
+        Node equivalent: ``server.address()`` on a TCP server.
+
+        Raises:
+            ServerNotRunningError: the server is not listening.
+            RuntimeError: the server listens on a Unix-domain socket (its
+                path is ``address()``).
+        """
+        address = self.address()
+        if isinstance(address, AddressInfo):
+            return address
+        if address is None:
+            raise ServerNotRunningError("the server is not listening")
+        raise RuntimeError(f"the server listens on a Unix-domain socket: {address!r}")
 
     def port(self) -> int | None:
         """The port listened on; ``None`` when not listening on TCP, and on a sub-server.

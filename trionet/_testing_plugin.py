@@ -6,6 +6,9 @@ opt-in, per test through the ``trionet_no_leaks`` fixture or for a whole
 suite through the ``trionet_leak_check`` ini option, because a plugin that
 fails every test of every project that happens to have trionet installed
 would be a rude one.
+
+Every fixture is named ``trionet_*``, so none clashes with another plugin's
+(anyio, which httpx brings, has its own ``free_tcp_port``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import pytest
 
 from ._constants import SOCK_DGRAM, SOCK_STREAM
 from ._net_errors import AddressInfo
+from ._net_socket import Socket
 from ._testing_fds import fd_leak_check
+from ._testing_pair import TlsPair, socket_pair
 from ._testing_servers import free_port, serve_echo
 
 _INI = "trionet_leak_check"
@@ -74,7 +79,7 @@ def _trionet_leak_check_if_configured(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-async def echo_server() -> AsyncIterator[AddressInfo]:
+async def trionet_echo_server() -> AsyncIterator[AddressInfo]:
     """A ``trionet.net`` echo server on a free ``127.0.0.1`` port (an ``AddressInfo``).
 
     Each connection writes back what it receives and ends when its peer
@@ -86,12 +91,35 @@ async def echo_server() -> AsyncIterator[AddressInfo]:
 
 
 @pytest.fixture
-def free_tcp_port() -> int:
+def trionet_free_tcp_port() -> int:
     """A TCP port that was free on ``127.0.0.1`` a moment ago (see ``free_port``)."""
     return free_port(type=SOCK_STREAM)
 
 
 @pytest.fixture
-def free_udp_port() -> int:
+def trionet_free_udp_port() -> int:
     """A UDP port that was free on ``127.0.0.1`` a moment ago (see ``free_port``)."""
     return free_port(type=SOCK_DGRAM)
+
+
+@pytest.fixture
+def trionet_tls() -> TlsPair:
+    """A ``trustme`` CA and the ``TlsOptions`` of a server and a client that use it.
+
+    ``trionet_tls.server`` is ``tls=`` for a server on ``127.0.0.1`` (its
+    certificate names ``localhost``, ``127.0.0.1`` and ``::1``);
+    ``trionet_tls.client`` is ``tls=`` for ``net.connect``, trusting the CA
+    and checking the name ``localhost``. Needs ``trustme`` (the test extra).
+    """
+    trustme = pytest.importorskip("trustme")
+    return TlsPair.from_ca(trustme.CA())
+
+
+@pytest.fixture
+async def trionet_socket_pair() -> AsyncIterator[tuple[Socket, Socket]]:
+    """A connected ``(client, server)`` pair of ``net.Socket``s (``testing.socket_pair()``).
+
+    An async fixture: the test must be a trio test (pytest-trio).
+    """
+    async with socket_pair() as pair:
+        yield pair

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import socket as _stdsocket
 from collections.abc import AsyncIterator
-from typing import cast
 
 from . import _fdtable
 from ._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
@@ -135,5 +134,4 @@ async def serve_echo(family: int = AF_INET) -> AsyncIterator[AddressInfo]:
     host = _loopback(family)
     async with create_server(_echo).unref() as server:
         await server.listen(0, host)
-        # A TCP listener's address is an AddressInfo; only a Unix one is a str.
-        yield cast(AddressInfo, server.address())
+        yield server.address_info()

@@ -2,7 +2,8 @@
 
 Usable without pytest; with pytest installed, the ``trionet`` plugin (loaded
 through its entry point) adds the fixtures ``trionet_no_leaks``,
-``echo_server``, ``free_tcp_port`` and ``free_udp_port`` and the ini option
+``trionet_echo_server``, ``trionet_free_tcp_port``, ``trionet_free_udp_port``,
+``trionet_tls`` and ``trionet_socket_pair`` and the ini option
 ``trionet_leak_check``. For time, use trio's ``MockClock(autojump_threshold=0)``
 (pytest-trio's ``autojump_clock`` fixture). See ``docs/testing.md``.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from ._testing_fds import fd_leak_check as fd_leak_check
 from ._testing_fds import fd_target as fd_target
 from ._testing_fds import open_fds as open_fds
+from ._testing_pair import TlsPair as TlsPair
+from ._testing_pair import socket_pair as socket_pair
 from ._testing_servers import free_port as free_port
 from ._testing_servers import loopback_pair as loopback_pair
 from ._testing_servers import serve_echo as serve_echo
