@@ -121,7 +121,7 @@ def send(to_id: int, msg: object) -> None:
     deliver(lookup(to_id, msg), msg)
 
 
-def recv(*, timeout: float | None = None) -> tuple[object, int]:
+def recv(*, timeout: float | None = None) -> tuple[Any, int]:
     """Block until a message comes to the current task, from anyone.
 
     JSRE equivalent: ``Task.recv()`` and ``Task.on('message', fn)``.

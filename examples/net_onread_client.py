@@ -41,10 +41,8 @@ async def main(port: int = 0) -> str:
 
     async with net.create_server(on_connection) as server:
         await server.listen(port, "127.0.0.1")
-        address = server.address()
-        assert isinstance(address, net.AddressInfo)
-        onread = {"buffer": buffer, "callback": callback}
-        async with net.connect(address.port, "127.0.0.1", onread=onread) as client:
+        onread: net.OnRead = {"buffer": buffer, "callback": callback}
+        async with net.connect(server.address_info().port, "127.0.0.1", onread=onread) as client:
             await client.wait_closed()
         server.close()
     return "".join(text)

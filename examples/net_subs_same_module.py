@@ -41,7 +41,7 @@ async def main(port: int = 0, clients: int = CLIENTS) -> list[str]:
         await server.listen(port, "127.0.0.1")
         async with trio.open_nursery() as nursery:
             for number in range(clients):
-                nursery.start_soon(one_client, server.port(), number, replies)
+                nursery.start_soon(one_client, server.address_info().port, number, replies)
         server.close()
     for reply in sorted(replies):
         print(reply)

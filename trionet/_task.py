@@ -130,7 +130,7 @@ async def send(to_id: int, msg: object) -> None:
     await trio.lowlevel.cancel_shielded_checkpoint()
 
 
-async def recv(*, timeout: float | None = None) -> tuple[object, int]:
+async def recv(*, timeout: float | None = None) -> tuple[Any, int]:
     """The next message sent to the current task, from anyone.
 
     In the root this binds the root's inbox to the calling trio run until

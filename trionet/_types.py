@@ -58,11 +58,12 @@ Lookup: TypeAlias = Callable[[str, int], "str | Sequence[str] | Awaitable[str | 
 class OnRead(TypedDict):
     """``onread=`` of ``net.connect``: one buffer, reused for every read.
 
-    ``buffer`` is a writable buffer or a callable returning one;
+    ``buffer`` is a ``bytearray`` or a callable returning one (as SPEC
+    section 3 has it; a writable ``memoryview`` works at run time too);
     ``callback(nread, buf)`` gets each read, and returning ``False`` pauses.
 
     Node equivalent: the ``onread`` option of ``net.connect()``.
     """
 
-    buffer: WritableBuffer | Callable[[], WritableBuffer]
-    callback: Callable[[int, WritableBuffer], object]
+    buffer: bytearray | Callable[[], bytearray]
+    callback: Callable[[int, bytearray], object]
