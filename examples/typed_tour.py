@@ -7,9 +7,9 @@ a task doubles numbers and sends them back, typed as ``Task[str, int]``.
 from __future__ import annotations
 
 import trio
+from trionet.compat import socket as sync_socket
 
 from trionet import SockAddr, net, task
-from trionet.compat import socket as sync_socket
 from trionet.tcp import Tcp
 
 

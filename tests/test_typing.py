@@ -86,7 +86,7 @@ def test_every_deliberate_mistake_is_a_type_error(
     marked = {
         number
         for number, line in enumerate(MISTAKES.read_text().splitlines(), 1)
-        if "# mistake" in line
+        if "  # mistake:" in line
     }
     assert len(marked) == 9
     assert {line for line, _ in report.get(MISTAKES.name, [])} == marked
