@@ -299,3 +299,109 @@ def test_importing_trionet_testing_does_not_import_pytest() -> None:
     code = "import sys, trionet.testing; sys.exit('pytest' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
     assert done.returncode == 0
+
+
+def test_plugin_fixtures_are_all_named_trionet(user: pytest.Pytester) -> None:
+    result = user.runpytest("--fixtures", "-v")
+    ours = [
+        line.split()[0]
+        for line in result.stdout.lines
+        if "_testing_plugin.py" in line and not line.startswith(" ")
+    ]
+    assert set(ours) >= {
+        "trionet_no_leaks",
+        "trionet_echo_server",
+        "trionet_socket_pair",
+        "trionet_tls",
+        "trionet_free_tcp_port",
+        "trionet_free_udp_port",
+    }
+    # -v lists the private autouse fixture too: it keeps the prefix.
+    assert all(name.lstrip("_").startswith("trionet_") for name in ours), ours
+
+
+def test_no_fixture_clash_with_anyio_and_httpx_installed(user: pytest.Pytester) -> None:
+    pytest.importorskip("httpx")
+    pytest.importorskip("anyio")
+    user.makepyfile(
+        """
+        import socket
+
+        import anyio
+        import httpx
+        import pytest
+
+        def test_anyio_keeps_its_free_tcp_port(free_tcp_port, trionet_free_tcp_port):
+            assert isinstance(free_tcp_port, int)
+            assert isinstance(trionet_free_tcp_port, int)
+
+        @pytest.mark.anyio
+        async def test_an_anyio_test_runs_beside_trio_mode(anyio_backend):
+            await anyio.sleep(0)
+
+        async def test_a_trio_test_uses_trionet_fixtures(trionet_echo_server):
+            assert trionet_echo_server.address == "127.0.0.1"
+        """
+    )
+    user.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "trio"
+        """
+    )
+    result = user.runpytest("-p", "anyio")
+    result.assert_outcomes(passed=3)
+    listed = user.runpytest("-p", "anyio", "--fixtures").stdout.lines
+    for name in ("free_tcp_port", "free_udp_port"):
+        defined = [line for line in listed if line.split(" ", 1)[0] == name]
+        assert len(defined) == 1, defined
+        assert f"{os.sep}anyio{os.sep}" in defined[0]
+
+
+COMPAT_UNDER_LEAK_CHECK = """
+    import os
+    import threading
+    from pathlib import Path
+
+    import pytest
+    from trionet import Timeout
+    from trionet.compat import socket
+
+
+    def _wait_once():
+        fd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            socket.bind(fd, ("127.0.0.1", 0))
+            with pytest.raises(Timeout):
+                socket.recv(fd, timeout=0.01)  # waits: opens the thread's wake-up fd
+        finally:
+            socket.close(fd)
+
+
+    def test_compat_in_the_main_thread():
+        _wait_once()
+
+
+    def test_compat_in_a_thread_of_the_test():
+        thread = threading.Thread(target=_wait_once)
+        thread.start()
+        thread.join()
+
+
+    def test_a_real_leak_is_still_reported():
+        Path("leaked").write_text(str(os.open(os.devnull, os.O_RDONLY)))
+"""
+
+
+def test_compat_wake_fds_are_never_counted_as_leaks(user: pytest.Pytester) -> None:
+    user.makeini("[pytest]\ntrio_mode = true\ntrionet_leak_check = true\n")
+    user.makepyfile(COMPAT_UNDER_LEAK_CHECK)
+    result = user.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_a_real_leak_is_still_reported*", "the test leaked fds: *"]
+    )
+    assert "eventfd" not in result.stdout.str()
