@@ -1,4 +1,4 @@
-"""SPEC section 11: ``testing.socket_pair`` and the ``trionet_tls`` / ``trionet_socket_pair`` fixtures."""
+"""SPEC section 11: ``testing.socket_pair``, ``trionet_tls`` and ``trionet_socket_pair``."""
 
 from __future__ import annotations
 
