@@ -46,6 +46,7 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     packages = ["trionet", *(["compat"] if os.path.isdir("compat") else [])]
     session.run("mypy", "--strict", *packages)
+    session.run("mypy", "--strict", "examples")
 
 
 @nox.session
