@@ -35,10 +35,15 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 from trionet._checks import check_fd, check_int
 from trionet._timeout import check_timeout
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
+    Ts = TypeVarTuple("Ts")
 
 __all__ = ["READ", "WRITE", "Event", "add", "delete", "event", "expiring", "forever", "poll"]
 
@@ -84,7 +89,7 @@ class Event:
         return f"<iosched.Event {kind} fd={self.fd} {self.callback!r} {state}>"
 
 
-def event(kind: int, fd: int, callback: Callable[..., object], *args: Any) -> Event:
+def event(kind: int, fd: int, callback: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> Event:
     """An event that calls ``callback(*args)`` whenever ``fd`` is ready for ``kind``.
 
     Args:
