@@ -67,7 +67,7 @@ NEW, CONNECTING, OPEN = 0, 1, 2
 
 _GATHER = 64  # queued chunks sent with one sendmsg
 
-WriteCallback = Callable[[BaseException | None], Any]
+WriteCallback = Callable[[BaseException | None], object]
 
 
 async def call(function: Callable[..., Any], *args: Any) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -121,7 +121,7 @@ class SocketFlow(StreamMethods):
         self,
         data: bytes | bytearray | memoryview | str | None = None,
         encoding: str = "utf-8",
-        callback: Callable[[], Any] | None = None,
+        callback: Callable[[], object] | None = None,
     ) -> Self:
         """Queue ``data``, then send FIN once the queue is flushed (``'finish'``).
 

@@ -69,7 +69,7 @@ class SocketProps(SocketCore):
 
     # -- options --------------------------------------------------------------
 
-    def set_timeout(self, seconds: float, callback: Callable[[], Any] | None = None) -> Self:
+    def set_timeout(self, seconds: float, callback: Callable[[], object] | None = None) -> Self:
         """Emit ``'timeout'`` after ``seconds`` without reads or writes.
 
         The socket stays open. The timer fires once per idle stretch: any
