@@ -10,7 +10,7 @@ import trio
 
 from trionet import net
 
-EVENTS = (
+EVENTS: tuple[net.SocketEvent, ...] = (
     "connect",
     "ready",
     "lookup",
@@ -24,7 +24,7 @@ EVENTS = (
 )
 
 
-def record(emitter: net.EventEmitter, log: list[Any], prefix: str = "") -> None:
+def record(emitter: net.Socket, log: list[Any], prefix: str = "") -> None:
     """Append ``(prefix + event, *args)`` to ``log`` for every event of a socket."""
     for event in EVENTS:
         emitter.on(event, _recorder(log, prefix + event))
