@@ -40,6 +40,10 @@ class Task(Handle[T, M]):
     The same task as ``trionet.task.Task`` describes, with blocking
     methods.
 
+    ``Task[R, M]``: ``join()`` returns ``R``, what the task's main returns;
+    ``recv()`` returns ``M``, what the task sends to its opener (``Any``
+    unless the opener annotates the handle; see ``docs/typing.md``).
+
     Attributes:
         id: Unique in the process and never reused; the root is ``0``.
         name: The task's name (also its thread's name).

@@ -58,13 +58,18 @@ class Emitter:
         self._added(event)
         return self
 
+    # The implementations of on, once and off, which subclasses publish with
+    # their own signatures; the docstrings are what help(sock.on) shows.
     def _on(self, event: str, listener: Listener) -> Self:
+        """Call ``listener(*args)`` every time ``event`` is emitted; return ``self``."""
         return self._add(event, listener, False)
 
     def _once(self, event: str, listener: Listener) -> Self:
+        """Like ``on``, but the listener is removed before its first call."""
         return self._add(event, listener, True)
 
     def _off(self, event: str, listener: Listener) -> Self:
+        """Remove the most recently added registration of ``listener`` for ``event``."""
         events = self._events
         entries = events.get(event, ()) if events is not None else ()
         for index in range(len(entries) - 1, -1, -1):
