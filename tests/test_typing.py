@@ -40,7 +40,7 @@ def _mypy(*paths: Path, cwd: Path) -> dict[str, list[tuple[int, str]]]:
     """Run ``mypy --strict`` once; its errors by file name: ``[(line, message)]``."""
     done = subprocess.run(
         # The checkout's cache (as a plain `mypy` run there uses) keeps reruns fast.
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", str(CACHE)]
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(CACHE)]
         + [str(path) for path in paths],
         cwd=cwd,
         capture_output=True,
@@ -53,7 +53,9 @@ def _mypy(*paths: Path, cwd: Path) -> dict[str, list[tuple[int, str]]]:
         match = re.match(r"(.+?):(\d+): error: (.*)", line)
         if match:
             errors.setdefault(Path(match[1]).name, []).append((int(match[2]), match[3]))
-    assert done.returncode in (0, 1), done.stdout + done.stderr
+    # The summary line proves that mypy ran (and not, say, failed to start).
+    summary = done.stdout.splitlines()[-1] if done.stdout else ""
+    assert re.match(r"(Success: no issues|Found \d+ errors?) ", summary), done.stdout + done.stderr
     return errors
 
 
