@@ -6,12 +6,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import final
 
+import trio
+
 from ._checks import check_bool
 from ._net_dial import ConnectOptions, check_options
 from ._net_socket import Socket
 from ._types import Lookup, OnRead, TlsConfig
 
-__all__ = ["Connecting", "connect", "create_connection"]
+__all__ = ["Connecting", "connect", "create_connection", "open_socket"]
 
 
 @final
@@ -120,3 +122,61 @@ def connect(
 
 
 create_connection = connect
+
+
+async def open_socket(
+    port: int | None = None,
+    host: str = "localhost",
+    *,
+    nursery: trio.Nursery,
+    path: str | None = None,
+    family: int = 0,
+    local_address: str | None = None,
+    local_port: int | None = None,
+    lookup: Callable[..., Any] | None = None,
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    tls: object = None,
+    allow_half_open: bool = False,
+    on_connect: Callable[..., Any] | None = None,
+    onread: dict[str, Any] | None = None,
+) -> Socket:
+    """Connect a ``Socket`` whose tasks run in ``nursery``; it outlives the calling block.
+
+    For pools and long-lived clients that keep a connection beyond one
+    ``async with`` (trio's ``serve_tcp(handler_nursery=...)`` convention).
+    The options are ``net.connect``'s. The socket lives until it closes:
+    ``await sock.aclose()`` (flush, FIN, close) or ``sock.destroy()``; a
+    nursery that is cancelled destroys it. As for a client in a block, an
+    error nobody was told of (no ``'error'`` listener, not raised by a call)
+    propagates into ``nursery``, as an unhandled ``'error'`` is fatal in
+    Node: a pool listens for ``'error'``. ``async with`` on the result
+    closes it on exit.
+
+    Node equivalent: ``net.connect()``, whose socket lives until closed.
+
+    Raises:
+        TypeError, ValueError: a bad argument (before anything connects).
+        OSError: the connection failed (after ``'error'`` and ``'close'``).
+        trionet.Timeout: ``connect_timeout`` ran out.
+    """
+    if not isinstance(nursery, trio.Nursery):
+        raise TypeError(f"nursery must be a trio.Nursery, not {type(nursery).__name__}")
+    options = check_options(
+        port,
+        host,
+        path=path,
+        family=family,
+        local_address=local_address,
+        local_port=local_port,
+        lookup=lookup,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        tls=tls,
+        on_connect=on_connect,
+        onread=onread,
+    )
+    sock = Socket(allow_half_open=check_bool("allow_half_open", allow_half_open))
+    sock._nursery = nursery
+    await sock._connect(options)
+    return sock

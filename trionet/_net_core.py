@@ -106,6 +106,7 @@ class SocketCore(Events[SocketListen]):
         "_need_drain",
         "_nursery",
         "_onread",
+        "_peer_host",
         "_plain_listeners",
         "_queue",
         "_read_left",
@@ -132,6 +133,7 @@ class SocketCore(Events[SocketListen]):
         self._high_water_mark = high_water_mark
         self._transport: Transport | None = None
         self._tls: TlsSetup | None = None  # wrap the fd's transport in TLS when it arrives
+        self._peer_host: str | None = None  # the host connected to: STARTTLS checks it
         self._adopt_fd: int | None = None  # an fd given to us, not attached yet
         self._nursery: trio.Nursery | None = None
         self._server_owned = False

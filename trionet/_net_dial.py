@@ -143,7 +143,7 @@ def check_options(
         ),
         on_connect=on_connect,  # type: ignore[arg-type]
         onread=check_onread(onread),
-        tls=client_setup(tls, host, path),
+        tls=client_setup(tls, host if path is None else None),
     )
 
 

@@ -12,6 +12,8 @@ until the handshake is done, and on plain sockets.
 
 from __future__ import annotations
 
+import ssl
+
 import socket as _stdsocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -278,6 +280,16 @@ class SocketProps(SocketCore):
         if isinstance(transport, TlsTransport) and transport.handshake_done:
             return transport
         return None
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The ``ssl.SSLObject`` of a TLS socket once its handshake is done, else ``None``.
+
+        What ``trio.SSLStream`` and asyncio offer under the same name: the
+        negotiated protocol, the peer's certificate chain, channel binding.
+        """
+        secured = self._secured()
+        return None if secured is None else secured.ssl_object
 
     @property
     def alpn_protocol(self) -> str | None:

@@ -28,8 +28,8 @@ from ._fdtable import entry, kind
 from ._groups import open_nursery
 from ._net_core import CLOSED_MESSAGE, CONNECTING, NEW, OPEN
 from ._net_dial import ConnectOptions, check_onread, check_options, dial
-from ._net_flow import SocketFlow
 from ._net_props import SocketProps
+from ._net_starttls import SocketSecure
 from ._net_transport import FdTransport, Transport
 from ._tls import TlsTransport
 from ._types import Lookup, OnRead, TlsConfig
@@ -41,7 +41,7 @@ __all__ = ["Socket"]
 
 
 @final
-class Socket(SocketProps, SocketFlow):
+class Socket(SocketProps, SocketSecure):
     """A TCP or Unix-domain stream with Node's events, owning a nursery.
 
     Enter it with ``async with`` (``net.connect()`` does it for you): that
@@ -300,6 +300,7 @@ class Socket(SocketProps, SocketFlow):
             self.set_timeout(options.timeout)
         self._status = CONNECTING
         self._tls = options.tls
+        self._peer_host = options.host if options.path is None else None
         start = trio.current_time()
         await self._connect_step(self._dial(options))
         if self._tls is not None:

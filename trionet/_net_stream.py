@@ -17,7 +17,7 @@ from ._net_core import CLOSED_MESSAGE, OPEN
 from ._net_errors import WriteAfterEndError
 from ._net_read import SocketReader
 
-__all__ = ["StreamMethods"]
+__all__ = ["StreamMethods", "check_max_bytes"]
 
 _DEFAULT_RECEIVE = 65536
 
@@ -144,7 +144,7 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
             trio.BrokenResourceError: the connection failed.
             trio.ClosedResourceError: the socket was closed.
         """
-        size = _check_max_bytes(max_bytes)
+        size = check_max_bytes(max_bytes)
         if self._flowing or self._receiving:
             what = "the socket flows ('data' events)" if self._flowing else "another task"
             raise trio.BusyResourceError(f"cannot receive: {what} is reading this socket")
@@ -199,7 +199,7 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
         return chunk
 
 
-def _check_max_bytes(max_bytes: object) -> int:
+def check_max_bytes(max_bytes: object) -> int:
     if max_bytes is None:
         return _DEFAULT_RECEIVE
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):

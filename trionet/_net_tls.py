@@ -23,13 +23,21 @@ import dataclasses
 import ssl
 from socket import TCP_NODELAY
 
+from ._checks import check_bool
 from ._constants import AF_INET, AF_INET6, IPPROTO_TCP
 from ._fdtable import entry
 from ._net_transport import Transport
 from ._tls import TlsTransport
 from ._tls_options import SniCertificates, TlsOptions, client_context, server_context
 
-__all__ = ["HANDSHAKE_TIMEOUT", "TlsSetup", "client_setup", "server_certificates", "server_setup"]
+__all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "TlsSetup",
+    "client_setup",
+    "server_certificates",
+    "server_setup",
+    "start_tls_setup",
+]
 
 HANDSHAKE_TIMEOUT = 120.0
 """Seconds a server connection's TLS handshake may take (Node's ``handshakeTimeout``)."""
@@ -72,17 +80,18 @@ class TlsSetup:
         )
 
 
-def client_setup(tls: object, host: str, path: str | None) -> TlsSetup | None:
+def client_setup(tls: object, name: str | None) -> TlsSetup | None:
     """The client side of ``connect(..., tls=tls)``; ``None`` without ``tls``.
 
-    The name checked is ``tls.server_name``, else ``host``. A Unix-domain
-    connection (``path``) has no host to check: it needs ``server_name``,
-    or a context that does not check host names.
+    The name checked is ``tls.server_name``, else ``name`` (the host
+    connected to; ``None`` for a Unix-domain connection, which has no host
+    to check: it then needs ``server_name``, or a context that does not
+    check host names).
 
     Raises:
         TypeError: ``tls`` is neither ``TlsOptions`` nor ``ssl.SSLContext``.
-        ValueError: a certificate could not be loaded, or ``path`` with
-            nothing to check the certificate against.
+        ValueError: a certificate could not be loaded, or no name to check
+            the certificate against.
     """
     if tls is None:
         return None
@@ -90,15 +99,47 @@ def client_setup(tls: object, host: str, path: str | None) -> TlsSetup | None:
         kind = type(tls).__name__
         raise TypeError(f"tls must be net.TlsOptions or ssl.SSLContext, not {kind}")
     context = client_context(tls)
-    name = tls.server_name if isinstance(tls, TlsOptions) else None
-    if name is None and path is None:
-        name = host
+    if isinstance(tls, TlsOptions) and tls.server_name is not None:
+        name = tls.server_name
     if name is None and context.check_hostname:
         raise ValueError(
-            "tls: a Unix-domain connection (path=) has no host name to verify; give "
-            "TlsOptions(server_name=...), or a context with check_hostname=False"
+            "tls: no host name to verify the certificate against (a Unix-domain "
+            "connection, or an fd); give TlsOptions(server_name=...), or a context "
+            "with check_hostname=False"
         )
     return TlsSetup(context, server_side=False, server_hostname=name)
+
+
+def start_tls_setup(
+    tls: object, server_side: object, server_name: object, host: str | None
+) -> TlsSetup:
+    """The settings of ``start_tls(tls, server_side=..., server_name=...)``.
+
+    A client checks ``server_name``, else ``tls.server_name``, else
+    ``host`` (the name the connection was made to, if any). A server's
+    handshake is bounded by ``HANDSHAKE_TIMEOUT``, as on a TLS server.
+
+    Raises:
+        TypeError, ValueError: a bad argument.
+    """
+    check_bool("server_side", server_side)
+    if server_name is not None and not isinstance(server_name, str):
+        raise TypeError(f"server_name must be a str or None, not {type(server_name).__name__}")
+    if tls is None:
+        raise TypeError("tls must be net.TlsOptions or ssl.SSLContext, not None")
+    if server_side:
+        if server_name is not None:
+            raise ValueError("server_name is for the client side (server_side=False)")
+        certificates = server_certificates(tls)
+        assert certificates is not None
+        return server_setup(certificates)
+    if isinstance(tls, TlsOptions) and server_name is not None:
+        tls = dataclasses.replace(tls, server_name=server_name)
+    elif server_name is not None:
+        host = server_name
+    setup = client_setup(tls, host)
+    assert setup is not None
+    return setup
 
 
 def server_certificates(tls: object) -> SniCertificates | None:

@@ -77,6 +77,9 @@ class Transport(Protocol):
     def interrupt_read(self) -> None:
         """End a read that waits for the peer with ``ReadInterrupted`` (none waits: nothing)."""
 
+    def is_readable(self) -> bool:
+        """Whether a receive would not wait: data, or the end of the stream, is pending."""
+
     async def wait_writable(self) -> None:
         """Return once a send may not block."""
 
@@ -105,10 +108,11 @@ class FdTransport:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
         return perform(call)
 
-    def hook_reads(self, reader: ReadHook) -> None:
+    def hook_reads(self, reader: ReadHook | None) -> None:
         """Let the readiness layer call ``reader.read_ready(task)`` when the fd turns readable.
 
-        See ``trionet._net_read`` (reading inline); ``reader`` reads with ``try_read``.
+        See ``trionet._net_read`` (reading inline); ``reader`` reads with
+        ``try_read``. ``None`` removes the hook (STARTTLS: TLS is not read inline).
         """
         self._state.hook = reader
 
@@ -133,6 +137,9 @@ class FdTransport:
 
     def interrupt_read(self) -> None:
         current_layer().interrupt(self.fd, READ, ReadInterrupted())
+
+    def is_readable(self) -> bool:
+        return _ready_now(self.fd, select.POLLIN)
 
     def try_send(self, data: Buffer) -> int:
         state = self._state
@@ -167,7 +174,7 @@ class FdTransport:
         state = self._state
         # The bit only says "may be ready": ask the kernel, so that a full
         # buffer is waited for (trio's wait_send_all_might_not_block contract).
-        if state.ready[WRITE] and _writable_now(self.fd):
+        if state.ready[WRITE] and _ready_now(self.fd, select.POLLOUT):
             await trio.lowlevel.checkpoint()
             return
         _blocked(state, WRITE)
@@ -192,7 +199,8 @@ class FdTransport:
         _close_fd(self.fd)
 
 
-def _writable_now(fd: int) -> bool:
+def _ready_now(fd: int, events: int) -> bool:
+    """Whether ``fd`` is ready for ``events`` now (an end of stream or an error counts)."""
     poller = select.poll()
-    poller.register(fd, select.POLLOUT)
+    poller.register(fd, events)
     return bool(poller.poll(0))

@@ -216,6 +216,11 @@ class TlsTransport:
         """The context in use (on a server, the one SNI picked)."""
         return self._ssl.context
 
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The stdlib object doing the TLS (what ``ssl.SSLSocket`` would offer)."""
+        return self._ssl
+
     def selected_alpn_protocol(self) -> str | None:
         """The protocol ALPN agreed on, or ``None``. Node: ``tlsSocket.alpnProtocol``."""
         return self._ssl.selected_alpn_protocol()
@@ -365,6 +370,27 @@ class TlsTransport:
         self._check()
         await self._ensure_handshake()
         return await self._drive(self._read_into, view)
+
+    def feed(self, ciphertext: bytes) -> None:
+        """Take bytes the peer sent before this transport existed (STARTTLS) as received."""
+        self._incoming.write(ciphertext)
+
+    def is_readable(self) -> bool:
+        """Whether a receive would not wait for the peer.
+
+        Also ``True`` when only TLS records that carry no data (a session
+        ticket) are pending, as the raw socket is then readable: a pool
+        that asks this of an idle connection drops it, which is safe.
+        """
+        return bool(
+            self._stash
+            or self._ended
+            or self._closed
+            or self._ssl.pending()
+            or self._incoming.pending
+            or self._transport_eof
+            or self._inner.is_readable()
+        )
 
     def interrupt_read(self) -> None:
         """End a read waiting for ciphertext with ``ReadInterrupted``.

@@ -12,6 +12,9 @@ from ._isip import is_ipv4 as is_ipv4
 from ._isip import is_ipv6 as is_ipv6
 from ._net_connect import connect as connect
 from ._net_connect import create_connection as create_connection
+from ._net_connect import open_socket as open_socket
+from ._net_pull import Stream as Stream
+from ._net_pull import open_stream as open_stream
 from ._net_errors import AddressInfo as AddressInfo
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
 from ._net_errors import ServerNotRunningError as ServerNotRunningError
