@@ -119,7 +119,9 @@ async def test_open_stream_connect_timeout_bounds_the_handshake(
     trio_listener: trio.SocketListener, autojump_clock: trio.testing.MockClock
 ) -> None:
     with pytest.raises(trionet.Timeout):  # the listener accepts, then never answers
-        await net.open_stream(_port(trio_listener), "localhost", tls=client_tls(), connect_timeout=5)
+        await net.open_stream(
+            _port(trio_listener), "localhost", tls=client_tls(), connect_timeout=5
+        )
     await (await trio_listener.accept()).aclose()
 
 
@@ -141,6 +143,7 @@ async def test_is_readable_sees_data_and_the_peer_closing(
 async def test_stream_busy_and_closed(trio_listener: trio.SocketListener) -> None:
     stream = await net.open_stream(_port(trio_listener), "127.0.0.1")
     async with await trio_listener.accept():
+
         async def receive_until_closed() -> None:
             with pytest.raises(trio.ClosedResourceError):
                 await stream.receive_some()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -29,7 +29,10 @@ from ._tls import TlsTransport
 from ._tls_options import TlsOptions
 from ._timeout import timeout_scope
 
-__all__ = ["Stream", "open_stream"]
+if TYPE_CHECKING:
+    import anyio.abc
+
+__all__ = ["Stream", "as_anyio_stream", "open_stream"]
 
 _CLOSED = "the stream is closed"
 
@@ -310,3 +313,21 @@ async def _no_report(
 ) -> None:
     """``open_stream`` has no ``'lookup'`` event to emit."""
 
+
+
+def as_anyio_stream(stream: trio.abc.HalfCloseableStream) -> anyio.abc.ByteStream:
+    """``stream`` (a ``net.Socket`` or ``net.Stream``) as an ``anyio.abc.ByteStream``.
+
+    For anyio code on its trio backend: ``anyio.streams.buffered``,
+    ``anyio.streams.text`` and ``anyio.streams.tls`` work over the result.
+    A ``net.Socket`` must be read by pulling (no ``'data'`` listener).
+    Needs anyio (``pip install anyio``).
+
+    Raises:
+        TypeError: ``stream`` is not a trio ``HalfCloseableStream``.
+    """
+    if not isinstance(stream, trio.abc.HalfCloseableStream):
+        raise TypeError(f"stream must be a net.Socket or net.Stream, not {type(stream).__name__}")
+    from ._anyio_stream import AnyioStream  # anyio is needed only here
+
+    return AnyioStream(stream)

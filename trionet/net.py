@@ -14,6 +14,7 @@ from ._net_connect import connect as connect
 from ._net_connect import create_connection as create_connection
 from ._net_connect import open_socket as open_socket
 from ._net_pull import Stream as Stream
+from ._net_pull import as_anyio_stream as as_anyio_stream
 from ._net_pull import open_stream as open_stream
 from ._net_errors import AddressInfo as AddressInfo
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
