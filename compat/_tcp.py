@@ -22,21 +22,24 @@ from __future__ import annotations
 import errno
 import socket as _stdsocket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import final, overload
 
 from trionet import _calls
 from trionet._addr import SockAddr
+from trionet._args import outgoing, writable_view
 from trionet._constants import SOCK_STREAM
+from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
 from trionet._sockobj import ip_address
-from trionet._tcp_base import Attempt, Dial, SendAll, TcpBase
+from trionet._tcp_base import LOGGER, Attempt, Dial, SendAll, TcpBase
 from trionet._timeout import Timeout, check_timeout
-from trionet._types import Address, SendData, WritableBuffer
+from trionet._types import Address, Buffer, SendData, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
 from ._serve import serve
 from ._sockobj import SyncSocketObject
+from ._tls import SyncTls
 from ._wait import Deadline, block
 
 __all__ = ["AcceptCallback", "ConnectCallback", "Handler", "Tcp"]
@@ -60,8 +63,15 @@ class Tcp(TcpBase, SyncSocketObject):
     from another thread wakes a call blocked on it with
     ``trio.ClosedResourceError``.
 
-    JSRE equivalent: the ``Tcp`` object of the ``tcp`` module.
+    With TLS (``tls=`` of ``create_client`` / ``create_server``) the
+    calls move application bytes through ``._tls.SyncTls``; the callback
+    forms are plain TCP only.
+
+    JSRE equivalent: the ``Tcp`` object of the ``tcp`` module (and of the
+    ``tls`` module, which is ``tcp`` with TLS).
     """
+
+    _secure: SyncTls | None = None
 
     @classmethod
     def create_client(
@@ -71,6 +81,7 @@ class Tcp(TcpBase, SyncSocketObject):
         timeout: float | None = None,
         local_addr: Address | None = None,
         dev: str | None = None,
+        tls: object = None,
         callback: ConnectCallback | None = None,
     ) -> Tcp:
         """Connect to ``addr``, a ``SockAddr`` or a ``(host, port)`` tuple.
@@ -84,16 +95,26 @@ class Tcp(TcpBase, SyncSocketObject):
         on failure or timeout) runs inside ``iosched.poll()``; a failure to
         resolve or to connect then goes to ``callback``, not to the caller.
 
+        With ``tls`` (``net.TlsOptions`` or an ``ssl.SSLContext``) the TLS
+        handshake follows within the same ``timeout``; the server's
+        certificate is checked against ``tls.server_name``, else the host
+        of ``addr``.
+
         JSRE equivalent: ``Tcp.createClient(saddr, timeout)``, and
-        ``Tcp.createClient(saddr, callback)`` for the callback form.
+        ``Tcp.createClient(saddr, callback)`` for the callback form; with
+        ``tls``, the ``tls`` module's client.
 
         Raises:
-            Timeout: no connection within ``timeout`` seconds.
-            OSError: every address refused (the last address's error).
+            Timeout: no connection (or handshake) within ``timeout`` seconds.
+            OSError: every address refused (the last address's error);
+                ``ssl.SSLCertVerificationError``: the certificate did not verify.
+            ValueError: both ``tls`` and ``callback``.
         """
-        dial = Dial(addr, timeout, local_addr, dev)
+        dial = Dial(addr, timeout, local_addr, dev, tls)
         deadline = Deadline(dial.timeout)
         if callback is not None:
+            if dial.tls is not None:
+                raise ValueError("tls is not available in the callback form of create_client")
             return _Connecting(dial, deadline, _checked(callback)).start()
         infos = None
         if dial.lookup is not None:
@@ -102,8 +123,23 @@ class Tcp(TcpBase, SyncSocketObject):
         for target in dial.targets(infos):
             with dial.attempt(target) as attempt:
                 block(attempt.call, deadline)
-                return cls(attempt.fd)
-        raise dial.failure()
+                client = cls(attempt.fd)
+                break
+        else:
+            raise dial.failure()
+        if dial.tls is not None:
+            client._handshake(dial.tls, deadline)
+        return client
+
+    def _handshake(self, setup: TlsSetup, deadline: Deadline) -> None:
+        """Speak TLS from now on; a failed handshake closes the socket."""
+        secure = SyncTls(self._live(), setup)
+        try:
+            secure.handshake(deadline)
+        except BaseException:
+            self.close()
+            raise
+        self._secure = secure
 
     @overload
     def accept(self, *, timeout: float | None = None) -> tuple[Tcp, SockAddr]: ...
@@ -122,19 +158,33 @@ class Tcp(TcpBase, SyncSocketObject):
         returns ``False``. An accept error other than ``ECONNABORTED`` (say
         ``EMFILE``) comes out of ``iosched.poll()``.
 
+        On a TLS listener the connection is returned once its handshake is
+        done (each may take 120 s at most); a client whose handshake fails
+        is logged on the ``trionet.tcp`` logger, closed, and the next
+        connection is waited for, all within ``timeout``.
+
         JSRE equivalent: ``tcp.accept(remoteAddr, timeout)``, and
         ``tcp.accept(undefined, callback)`` for the callback form.
 
         Raises:
             Timeout: no connection within ``timeout`` seconds.
-            ValueError: both ``timeout`` and ``callback`` were given.
+            ValueError: both ``timeout`` and ``callback`` were given, or
+                ``callback`` on a TLS listener.
         """
+        setup = self._accept_tls
         if callback is None:
-            fd, remote = fdio.accept(self._live(), timeout=timeout)
-            assert isinstance(remote, SockAddr)
-            return Tcp(fd), remote
+            deadline = Deadline(check_timeout(timeout))
+            while True:
+                call = _calls.accept(self._live(), None)
+                fd, remote = _calls.accepted(block(call, deadline))
+                assert isinstance(remote, SockAddr)
+                connection = Tcp(fd)
+                if setup is None or _secured(connection, setup, remote):
+                    return connection, remote
         if timeout is not None:
             raise ValueError("timeout is for the blocking accept, not the callback form")
+        if setup is not None:
+            raise ValueError("a TLS listener has no callback form of accept")
         _Accepting(self, _checked(callback))
         return None
 
@@ -155,11 +205,27 @@ class Tcp(TcpBase, SyncSocketObject):
         JSRE equivalent: ``tcp.accept(callback)``, with a thread per
         connection; ``accept`` with ``callback`` is the single-threaded form.
         """
-        serve(self, handler)
+        setup = self._accept_tls
+        if setup is None:
+            serve(self, handler)
+            return
+
+        def secured_handler(connection: Tcp, remote: SockAddr) -> object:
+            return handler(connection, remote) if _secured(connection, setup, remote) else None
+
+        serve(self, secured_handler)
 
     def send(self, data: SendData, *, timeout: float | None = None) -> int:
-        """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``."""
-        return fdio.send(self._live(), data, timeout=timeout)
+        """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``.
+
+        Over TLS: the bytes of ``data`` encrypted and sent (128 KiB at most).
+        """
+        secure = self._secure
+        if secure is None:
+            return fdio.send(self._live(), data, timeout=timeout)
+        payload = outgoing(data)
+        self._live()
+        return secure.send(_joined(payload), Deadline(check_timeout(timeout)))
 
     def send_all(self, data: SendData, *, timeout: float | None = None) -> None:
         """Send all of ``data`` within ``timeout``.
@@ -172,9 +238,13 @@ class Tcp(TcpBase, SyncSocketObject):
         deadline = Deadline(check_timeout(timeout))
         job = SendAll(data)
         target = self._entry()
+        secure = self._secure
         with job:
             while (rest := job.rest()) is not None:
-                job.sent += block(_calls.send_checked(target, rest), deadline)
+                if secure is None:
+                    job.sent += block(_calls.send_checked(target, rest), deadline)
+                else:
+                    job.sent += secure.send(rest, deadline)
 
     def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.
@@ -185,7 +255,12 @@ class Tcp(TcpBase, SyncSocketObject):
 
     def recv(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
         """Receive up to ``max_bytes``; ``b""`` at end of stream. JSRE: ``tcp.recv()``."""
-        return fdio.recv(self._live(), max_bytes, timeout=timeout)
+        secure = self._secure
+        if secure is None:
+            return fdio.recv(self._live(), max_bytes, timeout=timeout)
+        size = _calls.check_recv_size(max_bytes)
+        self._live()
+        return secure.recv(size, Deadline(check_timeout(timeout)))
 
     def recv_into(
         self,
@@ -196,14 +271,38 @@ class Tcp(TcpBase, SyncSocketObject):
         timeout: float | None = None,
     ) -> int:
         """Receive into ``buffer[offset:offset + length]``. JSRE: ``tcp.recv(buffer, ...)``."""
-        return fdio.recv_into(self._live(), buffer, offset, length, timeout=timeout)
+        secure = self._secure
+        if secure is None:
+            return fdio.recv_into(self._live(), buffer, offset, length, timeout=timeout)
+        view = writable_view(buffer, offset, length)
+        self._live()
+        return secure.recv_into(view, Deadline(check_timeout(timeout)))
 
     def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
     ) -> tuple[bytes, SockAddr]:
         """Receive, with the peer's address. JSRE equivalent: ``tcp.recvfrom()``."""
-        got, sender = fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
-        return got, ip_address(sender)
+        if self._secure is None:
+            got, sender = fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+            return got, ip_address(sender)
+        return self.recv(max_bytes, timeout=timeout), self.peer_name()
+
+
+def _joined(payload: Buffer | Sequence[Buffer]) -> Buffer:
+    """One buffer for ``send``: TLS encrypts one at a time."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return payload
+    return b"".join(payload)
+
+
+def _secured(connection: Tcp, setup: TlsSetup, remote: SockAddr) -> bool:
+    """The TLS handshake of an accepted connection; ``False`` (logged, closed) if it failed."""
+    try:
+        connection._handshake(setup, Deadline(HANDSHAKE_TIMEOUT))
+    except OSError as exc:  # ssl.SSLError, a reset, the handshake's Timeout
+        LOGGER.info("TLS handshake with %s failed: %r", remote, exc)
+        return False
+    return True
 
 
 def _checked(callback: object) -> Callable[..., object]:

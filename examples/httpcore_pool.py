@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+from functools import partial
 
 import httpcore
 import trio
@@ -45,10 +46,12 @@ async def _wait_for(port: int) -> None:
     """Until the server accepts connections (it starts in another process)."""
     for _ in range(500):
         try:
-            await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-            return
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
         except OSError:
             await trio.sleep(0.01)
+        else:
+            await stream.aclose()
+            return
     raise RuntimeError("http.server did not start")
 
 
@@ -59,12 +62,12 @@ async def main(count: int = 10) -> list[int]:
     command += ["--bind", "127.0.0.1", str(port)]
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
-            lambda task_status: trio.run_process(
+            partial(
+                trio.run_process,
                 command,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 check=False,
-                task_status=task_status,
             )
         )
         await _wait_for(port)

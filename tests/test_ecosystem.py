@@ -33,7 +33,8 @@ def _load(name: str) -> ModuleType:
     if str(EXAMPLES) not in sys.path:
         sys.path.insert(0, str(EXAMPLES))  # as when the example runs as a program
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -80,7 +81,7 @@ def node_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if os.environ.get("CI"):
             pytest.fail(f"npm install ws failed: {done.stderr}")
         pytest.skip(f"npm install ws failed (no registry?): {done.stderr[-200:]}")
-    yield folder
+    return folder
 
 
 def _client_context() -> ssl.SSLContext:
@@ -143,7 +144,7 @@ async def test_httpcore_pool_replaces_dead_keep_alive_connections(tls: bool) -> 
             assert response.status == 200
             assert response.content == f"hello from trionet: /{i}\n".encode()
             if i % 10 == 9:
-                await until(lambda: stats.closed == (i + 1) // 10)
+                await until(lambda done=(i + 1) // 10: stats.closed == done)
     assert (stats.connections, stats.requests) == (10, 100)
 
 
@@ -197,7 +198,7 @@ async def test_httpx_client_through_a_public_api_transport(tls: bool) -> None:
             assert response.status_code == 200
             assert response.text == f"hello from trionet: /{i}\n"
             if i % 25 == 24:
-                await until(lambda: stats.closed == (i + 1) // 25)
+                await until(lambda done=(i + 1) // 25: stats.closed == done)
     assert (stats.connections, stats.requests) == (4, 100)
 
 

@@ -57,7 +57,8 @@ async def test_open_stream_tls_passes_trios_check(trio_listener: trio.SocketList
         async with trio.open_nursery() as nursery:
             nursery.start_soon(accept)
             client = await net.open_stream(_port(trio_listener), "localhost", tls=client_tls())
-        assert client.encrypted and client.ssl_object is not None
+        assert client.encrypted
+        assert client.ssl_object is not None
         return client, servers[0]
 
     await trio.testing.check_two_way_stream(connected, None)
@@ -170,24 +171,27 @@ async def test_stream_start_tls_against_a_socket_start_tls() -> None:
                 assert chunk == b"STARTTLS\r\n"
                 sock.write(b"220 go ahead\r\n")
                 await sock.start_tls(server_tls(), server_side=True)
-                assert sock.encrypted and sock.ssl_object is not None
+                assert sock.encrypted
+                assert sock.ssl_object is not None
                 upgraded.set()
             else:
                 sock.write(chunk.upper())
 
         sock.on("data", on_data)
 
-    async with serving(server_side) as served:
-        async with await net.open_stream(served.port, "localhost") as stream:
-            await stream.send_all(b"STARTTLS\r\n")
-            assert await stream.receive_some() == b"220 go ahead\r\n"
+    async with (
+        serving(server_side) as served,
+        await net.open_stream(served.port, "localhost") as stream,
+    ):
+        await stream.send_all(b"STARTTLS\r\n")
+        assert await stream.receive_some() == b"220 go ahead\r\n"
+        await stream.start_tls(client_tls())
+        assert stream.encrypted
+        with pytest.raises(RuntimeError, match="TLS already"):
             await stream.start_tls(client_tls())
-            assert stream.encrypted
-            with pytest.raises(RuntimeError, match="TLS already"):
-                await stream.start_tls(client_tls())
-            await upgraded.wait()
-            await stream.send_all(b"secret")
-            assert await stream.receive_some() == b"SECRET"
+        await upgraded.wait()
+        await stream.send_all(b"secret")
+        assert await stream.receive_some() == b"SECRET"
 
 
 async def test_socket_start_tls_pulled_client_against_stream_server(
@@ -195,14 +199,16 @@ async def test_socket_start_tls_pulled_client_against_stream_server(
 ) -> None:
     async with net.connect(_port(trio_listener), "localhost") as sock:
         raw = await trio_listener.accept()
-        assert not sock.encrypted and sock.ssl_object is None
+        assert not sock.encrypted
+        assert sock.ssl_object is None
         sock.write(b"queued plaintext")
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sock.start_tls, client_tls())
             assert await raw.receive_some() == b"queued plaintext"
             tls_server = trio.SSLStream(raw, server_context(server_tls()), server_side=True)
             await tls_server.do_handshake()
-        assert sock.encrypted and sock.get_protocol() is not None
+        assert sock.encrypted
+        assert sock.get_protocol() is not None
         await tls_server.send_all(b"over tls")
         assert await sock.receive_some() == b"over tls"
         await sock.send_all(b"back")
@@ -235,7 +241,8 @@ async def test_socket_start_tls_failure_destroys_it() -> None:
         with pytest.raises(ssl.SSLCertVerificationError):
             await sock.start_tls(net.TlsOptions())  # the system store does not know our CA
         await sock.wait_closed()
-        assert sock.destroyed and len(errors) == 1
+        assert sock.destroyed
+        assert len(errors) == 1
 
 
 async def test_open_socket_outlives_the_block_that_opened_it() -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "Call",
     "accept",
     "accepted",
+    "check_recv_size",
     "connect",
     "recv",
     "recv_into",
@@ -84,7 +85,8 @@ def _timeout(timeout: float | None) -> float | None:
     return timeout if timeout is None else check_timeout(timeout)
 
 
-def _max_bytes(value: object) -> int:
+def check_recv_size(value: object) -> int:
+    """``max_bytes`` of a receive, checked: an int in ``0..`` the largest read."""
     if type(value) is int and 0 <= value <= _MAX_RECV:
         return value
     return check_int("max_bytes", value, 0, _MAX_RECV)
@@ -131,7 +133,7 @@ def sendto(fd: int, addr: object, data: object, timeout: float | None) -> Call[i
 
 def recv(fd: int, max_bytes: int, timeout: float | None) -> Call[bytes]:
     timeout = _timeout(timeout)
-    size = _max_bytes(max_bytes)
+    size = check_recv_size(max_bytes)
     source = entry(fd)
     return Call(source, READ, timeout, "recv", _recv, source, size)
 
@@ -147,7 +149,7 @@ def recv_into(
 
 def recvfrom(fd: int, max_bytes: int, timeout: float | None) -> Call[tuple[bytes, OsAddress]]:
     timeout = _timeout(timeout)
-    size = _max_bytes(max_bytes)
+    size = check_recv_size(max_bytes)
     source = entry(fd)
     return Call(source, READ, timeout, "recvfrom", _recvfrom, source, size)
 

@@ -133,13 +133,13 @@ async def open_socket(
     family: int = 0,
     local_address: str | None = None,
     local_port: int | None = None,
-    lookup: Callable[..., Any] | None = None,
+    lookup: Lookup | None = None,
     timeout: float | None = None,
     connect_timeout: float | None = None,
-    tls: object = None,
+    tls: TlsConfig | None = None,
     allow_half_open: bool = False,
-    on_connect: Callable[..., Any] | None = None,
-    onread: dict[str, Any] | None = None,
+    on_connect: Callable[[], object] | None = None,
+    onread: OnRead | None = None,
 ) -> Socket:
     """Connect a ``Socket`` whose tasks run in ``nursery``; it outlives the calling block.
 

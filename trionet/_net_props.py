@@ -12,9 +12,8 @@ until the handshake is done, and on plain sockets.
 
 from __future__ import annotations
 
-import ssl
-
 import socket as _stdsocket
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 

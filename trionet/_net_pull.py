@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from ._constants import AF_UNIX
-from ._fdtable import entry
 from ._fd_options import set_no_delay
+from ._fdtable import entry
 from ._net_dial import ConnectOptions, check_options, dial
 from ._net_stream import check_max_bytes
 from ._net_tls import TlsSetup, start_tls_setup
 from ._net_transport import FdTransport, Transport
+from ._timeout import timeout_scope
 from ._tls import TlsTransport
 from ._tls_options import TlsOptions
-from ._timeout import timeout_scope
 
 if TYPE_CHECKING:
     import anyio.abc
@@ -232,8 +232,9 @@ class Stream(trio.abc.HalfCloseableStream):
         transport = self._transport
         if self._closed:
             raise trio.ClosedResourceError(_CLOSED)
-        if not isinstance(transport, FdTransport):
+        if self.encrypted:
             raise RuntimeError("the stream is TLS already")
+        assert isinstance(transport, FdTransport)
         secured = self._transport = setup.wrap(transport)
         try:
             await secured.do_handshake(timeout=setup.handshake_timeout)
@@ -312,7 +313,6 @@ async def _no_report(
     error: BaseException | None, address: str | None, family: int | None, host: str
 ) -> None:
     """``open_stream`` has no ``'lookup'`` event to emit."""
-
 
 
 def as_anyio_stream(stream: trio.abc.HalfCloseableStream) -> anyio.abc.ByteStream:

@@ -9,12 +9,17 @@ import trio
 
 from . import _fd_io as fdio
 from ._addr import SockAddr
+from ._args import outgoing, writable_view
+from ._calls import check_recv_size
 from ._constants import SOCK_STREAM
 from ._drive import perform
 from ._groups import open_nursery
+from ._net_tls import TlsSetup
+from ._net_transport import FdTransport
 from ._sockobj import ip_address
-from ._tcp_base import Dial, SendAll, TcpBase, accept_retry_delay
+from ._tcp_base import LOGGER, Dial, SendAll, TcpBase, accept_retry_delay
 from ._timeout import check_timeout, timeout_scope
+from ._tls import TlsTransport
 from ._types import Address, SendData, WritableBuffer
 
 __all__ = ["Tcp"]
@@ -32,8 +37,18 @@ class Tcp(TcpBase):
     shared with the blocking ``trionet.compat.tcp.Tcp``; this class adds
     the async calls.
 
-    JSRE equivalent: the ``Tcp`` object of the ``tcp`` module.
+    With TLS (``tls=`` of ``create_client`` / ``create_server``) the same
+    calls move application bytes through ``trionet._tls.TlsTransport``,
+    the TLS layer of ``net``. Over TLS, a ``send`` or handshake that is
+    cancelled or times out breaks the connection (OpenSSL counted those
+    records as sent): later calls raise ``ssl.SSLError``. ``shutdown``,
+    ``pending`` and the options act on the TCP socket under the TLS.
+
+    JSRE equivalent: the ``Tcp`` object of the ``tcp`` module (and of the
+    ``tls`` module, which is ``tcp`` with TLS).
     """
+
+    _secure: TlsTransport | None = None
 
     @classmethod
     async def create_client(
@@ -43,19 +58,25 @@ class Tcp(TcpBase):
         timeout: float | None = None,
         local_addr: Address | None = None,
         dev: str | None = None,
+        tls: object = None,
     ) -> Tcp:
         """Connect to ``addr``, a ``SockAddr`` or a ``(host, port)`` tuple.
 
         A host name is resolved through trio, and each address it resolves to
-        is tried in turn, all within the one ``timeout``.
+        is tried in turn, all within the one ``timeout``. With ``tls``
+        (``net.TlsOptions`` or an ``ssl.SSLContext``) the TLS handshake
+        follows within that ``timeout`` too; the server's certificate is
+        checked against ``tls.server_name``, else the host of ``addr``.
 
-        JSRE equivalent: ``Tcp.createClient(saddr, timeout, laddr, dev)``.
+        JSRE equivalent: ``Tcp.createClient(saddr, timeout, laddr, dev)``;
+        with ``tls``, the ``tls`` module's client.
 
         Raises:
-            Timeout: no connection within ``timeout`` seconds.
-            OSError: every address refused (the last address's error).
+            Timeout: no connection (or handshake) within ``timeout`` seconds.
+            OSError: every address refused (the last address's error);
+                ``ssl.SSLCertVerificationError``: the certificate did not verify.
         """
-        dial = Dial(addr, timeout, local_addr, dev)
+        dial = Dial(addr, timeout, local_addr, dev, tls)
         with timeout_scope(dial.timeout, "create_client"):
             infos = None
             if dial.lookup is not None:
@@ -63,18 +84,45 @@ class Tcp(TcpBase):
             for target in dial.targets(infos):
                 with dial.attempt(target) as attempt:
                     await perform(attempt.call)
-                    return cls(attempt.fd)
-            raise dial.failure()
+                    client = cls(attempt.fd)
+                    break
+            else:
+                raise dial.failure()
+            if dial.tls is not None:
+                await client._handshake(dial.tls)
+            return client
+
+    async def _handshake(self, setup: TlsSetup) -> None:
+        """Speak TLS from now on; a failed (or cancelled) handshake closes the socket."""
+        secure = setup.wrap(FdTransport(self._live()))
+        try:
+            await secure.do_handshake(timeout=setup.handshake_timeout)
+        except BaseException:
+            self.close()
+            raise
+        self._secure = secure
 
     async def accept(self, *, timeout: float | None = None) -> tuple[Tcp, SockAddr]:
         """Accept a connection. JSRE equivalent: ``tcp.accept(timeout)``.
 
+        On a TLS listener the connection is returned once its handshake is
+        done (each may take 120 s at most); a client whose handshake fails
+        is logged on the ``trionet.tcp`` logger, closed, and the next
+        connection is waited for, all within ``timeout``. Handshakes are
+        made one at a time here: ``serve`` makes each in its own task.
+
         Raises:
             Timeout: no connection within ``timeout`` seconds.
         """
-        fd, remote = await fdio.accept(self._live(), timeout=timeout)
-        assert isinstance(remote, SockAddr)
-        return Tcp(fd), remote
+        listener = self._live()
+        setup = self._accept_tls
+        with timeout_scope(check_timeout(timeout), "accept"):
+            while True:
+                fd, remote = await fdio.accept(listener)
+                assert isinstance(remote, SockAddr)
+                connection = Tcp(fd)
+                if setup is None or await _secured(connection, setup, remote):
+                    return connection, remote
 
     async def serve(
         self,
@@ -107,11 +155,20 @@ class Tcp(TcpBase):
                     await trio.sleep(delay)
                     continue
                 assert isinstance(remote, SockAddr)
-                nursery.start_soon(_run_handler, handler, Tcp(fd), remote)
+                nursery.start_soon(_run_handler, handler, Tcp(fd), remote, self._accept_tls)
 
     async def send(self, data: SendData, *, timeout: float | None = None) -> int:
-        """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``."""
-        return await fdio.send(self._live(), data, timeout=timeout)
+        """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``.
+
+        Over TLS: the bytes of ``data`` encrypted and sent (128 KiB at most).
+        """
+        secure = self._secure
+        if secure is None:
+            return await fdio.send(self._live(), data, timeout=timeout)
+        payload = outgoing(data)
+        self._live()
+        with timeout_scope(check_timeout(timeout), "send"):
+            return await secure.send(payload)
 
     async def send_all(self, data: SendData, *, timeout: float | None = None) -> None:
         """Send all of ``data`` within ``timeout``.
@@ -124,9 +181,10 @@ class Tcp(TcpBase):
         timeout = check_timeout(timeout)
         job = SendAll(data)
         fd = self._live()
+        secure = self._secure
         with job, timeout_scope(timeout, "send_all"):
             while (rest := job.rest()) is not None:
-                job.sent += await fdio.send(fd, rest)
+                job.sent += await (fdio.send(fd, rest) if secure is None else secure.send(rest))
 
     async def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.
@@ -137,7 +195,13 @@ class Tcp(TcpBase):
 
     async def recv(self, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
         """Receive up to ``max_bytes``; ``b""`` at end of stream. JSRE: ``tcp.recv()``."""
-        return await fdio.recv(self._live(), max_bytes, timeout=timeout)
+        secure = self._secure
+        if secure is None:
+            return await fdio.recv(self._live(), max_bytes, timeout=timeout)
+        size = check_recv_size(max_bytes)
+        self._live()
+        with timeout_scope(check_timeout(timeout), "recv"):
+            return await secure.receive(size) if size else b""
 
     async def recv_into(
         self,
@@ -148,18 +212,42 @@ class Tcp(TcpBase):
         timeout: float | None = None,
     ) -> int:
         """Receive into ``buffer[offset:offset + length]``. JSRE: ``tcp.recv(buffer, ...)``."""
-        return await fdio.recv_into(self._live(), buffer, offset, length, timeout=timeout)
+        secure = self._secure
+        if secure is None:
+            return await fdio.recv_into(self._live(), buffer, offset, length, timeout=timeout)
+        view = writable_view(buffer, offset, length)
+        self._live()
+        with timeout_scope(check_timeout(timeout), "recv_into"):
+            return await secure.receive_into(view) if view else 0
 
     async def recvfrom(
         self, max_bytes: int = 65536, *, timeout: float | None = None
     ) -> tuple[bytes, SockAddr]:
         """Receive, with the peer's address. JSRE equivalent: ``tcp.recvfrom()``."""
-        got, sender = await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
-        return got, ip_address(sender)
+        if self._secure is None:
+            got, sender = await fdio.recvfrom(self._live(), max_bytes, timeout=timeout)
+            return got, ip_address(sender)
+        return await self.recv(max_bytes, timeout=timeout), self.peer_name()
 
 
-async def _run_handler(handler: Handler, connection: Tcp, remote: SockAddr) -> None:
+async def _secured(connection: Tcp, setup: TlsSetup, remote: SockAddr) -> bool:
+    """The TLS handshake of an accepted connection; ``False`` (logged, closed) if it failed.
+
+    A client's failed handshake is its own doing: the server goes on.
+    """
     try:
-        await handler(connection, remote)
+        await connection._handshake(setup)
+    except OSError as exc:  # ssl.SSLError, a reset, the handshake's Timeout
+        LOGGER.info("TLS handshake with %s failed: %r", remote, exc)
+        return False
+    return True
+
+
+async def _run_handler(
+    handler: Handler, connection: Tcp, remote: SockAddr, setup: TlsSetup | None
+) -> None:
+    try:
+        if setup is None or await _secured(connection, setup, remote):
+            await handler(connection, remote)
     finally:
         connection.close()

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import ssl
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import _calls
 from . import _fd_basic as fdb
@@ -38,11 +39,12 @@ from ._args import outgoing
 from ._checks import check_int, check_port
 from ._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
 from ._fdtable import entry, kind
+from ._net_tls import TlsSetup, client_setup, server_certificates, server_setup
 from ._sockobj import SocketObject
 from ._timeout import Timeout, check_timeout
 from ._types import Address
 
-__all__ = ["Attempt", "Dial", "SendAll", "TcpBase", "accept_retry_delay"]
+__all__ = ["LOGGER", "Attempt", "Dial", "SendAll", "Secured", "TcpBase", "accept_retry_delay"]
 
 _T = TypeVar("_T", bound="TcpBase")
 
@@ -88,12 +90,20 @@ class Dial:
     Attributes:
         timeout: The validated ``timeout``, which covers resolving and every address.
         lookup: ``(host, port)`` to resolve, or ``None`` when ``addr`` is numeric.
+        tls: The TLS client settings of ``tls=``, checking the certificate
+            against ``server_name`` or else the host of ``addr``; ``None``
+            for a plain connection.
     """
 
-    __slots__ = ("_failure", "_local", "_numeric", "dev", "lookup", "timeout")
+    __slots__ = ("_failure", "_local", "_numeric", "dev", "lookup", "timeout", "tls")
 
     def __init__(
-        self, addr: Address, timeout: object, local_addr: Address | None, dev: object
+        self,
+        addr: Address,
+        timeout: object,
+        local_addr: Address | None,
+        dev: object,
+        tls: object = None,
     ) -> None:
         self.timeout = check_timeout(timeout)
         self._local = None if local_addr is None else to_sockaddr(local_addr, "local_addr")
@@ -108,6 +118,8 @@ class Dial:
                 self.lookup = addr  # a host name, for the driver to resolve
         else:
             self._numeric = [to_sockaddr(addr)]
+        host = self.lookup[0] if self.lookup is not None else self._numeric[0].addr
+        self.tls = client_setup(tls, host)
         self._failure: OSError | None = None
 
     def targets(self, infos: list[Any] | None = None) -> list[SockAddr]:
@@ -241,6 +253,14 @@ class SendAll:
             exc.bytes_sent = self.sent
 
 
+class Secured(Protocol):
+    """The TLS layer of a ``Tcp`` connection (async or blocking): what both expose."""
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The stdlib object doing the TLS."""
+
+
 class TcpBase(SocketObject):
     """A TCP socket owning one fd: constructors and options, without the waiting calls.
 
@@ -250,16 +270,60 @@ class TcpBase(SocketObject):
     JSRE equivalent: the ``Tcp`` object of the ``tcp`` module.
     """
 
-    @classmethod
-    def create_server(cls: type[_T], addr: Address, backlog: int = 5, dev: str | None = None) -> _T:
-        """Bind and listen on ``addr`` (``SO_REUSEADDR`` on), optionally only on ``dev``.
+    # A TLS listener's settings for the connections it accepts (TLS on the
+    # object level, as JSRE's tls module is its tcp module with TLS).
+    _accept_tls: TlsSetup | None = None
+    _secure: Secured | None = None  # a TLS connection's layer, once its handshake is done
 
-        JSRE equivalent: ``Tcp.createServer(saddr, backlog, dev)``.
+    @property
+    def encrypted(self) -> bool:
+        """Whether this connection speaks TLS (for a listener: whether it accepts TLS).
+
+        Node equivalent: ``tlsSocket.encrypted``.
+        """
+        return self._secure is not None or self._accept_tls is not None
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """A TLS connection's ``ssl.SSLObject`` (the peer's certificate, ALPN), else ``None``."""
+        secure = self._secure
+        return None if secure is None else secure.ssl_object
+
+    def fly_away(self) -> int:
+        """Give up the fd without closing it (see ``SocketObject.fly_away``).
 
         Raises:
-            ValueError: ``addr`` is not a numeric address, or ``backlog`` is out of range.
+            RuntimeError: a TLS connection: its TLS state cannot go with the fd.
+        """
+        if self._secure is not None:
+            raise RuntimeError("a TLS connection cannot fly away: its TLS state stays here")
+        return super().fly_away()
+
+    @classmethod
+    def create_server(
+        cls: type[_T],
+        addr: object,
+        backlog: int = 5,
+        dev: str | None = None,
+        *,
+        tls: object = None,
+    ) -> _T:
+        """Bind and listen on ``addr`` (``SO_REUSEADDR`` on), optionally only on ``dev``.
+
+        With ``tls`` (``net.TlsOptions`` with ``cert`` and ``key``, or an
+        ``ssl.SSLContext``) every accepted connection speaks TLS: ``accept``
+        returns it once its handshake is done.
+
+        JSRE equivalent: ``Tcp.createServer(saddr, backlog, dev)``; with
+        ``tls``, the ``tls`` module's server.
+
+        Raises:
+            TypeError: ``tls`` is neither ``TlsOptions`` nor ``ssl.SSLContext``.
+            ValueError: ``addr`` is not a numeric address, ``backlog`` is out
+                of range, or ``tls`` has no certificate (or it did not load).
             OSError: the address is taken (``EADDRINUSE``) and the like.
         """
+        certificates = server_certificates(tls)
         local = to_sockaddr(addr)
         check_int("backlog", backlog, 0, 65535)
         if dev is not None:
@@ -272,7 +336,10 @@ class TcpBase(SocketObject):
         except BaseException:
             fdb.close(fd)
             raise
-        return cls(fd)
+        server = cls(fd)
+        if certificates is not None:
+            server._accept_tls = server_setup(certificates)
+        return server
 
     @classmethod
     def create_by_fd(cls: type[_T], fd: int) -> _T:

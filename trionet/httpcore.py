@@ -26,7 +26,9 @@ from ._fd_basic import peer_name, sock_name
 
 __all__ = ["NetworkBackend", "NetworkStream"]
 
-SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 # What a failure is in httpcore's words, per kind of operation: (timed out, failed).
 _ERRORS: dict[str, tuple[type[Exception], type[Exception]]] = {

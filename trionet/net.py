@@ -13,9 +13,6 @@ from ._isip import is_ipv6 as is_ipv6
 from ._net_connect import connect as connect
 from ._net_connect import create_connection as create_connection
 from ._net_connect import open_socket as open_socket
-from ._net_pull import Stream as Stream
-from ._net_pull import as_anyio_stream as as_anyio_stream
-from ._net_pull import open_stream as open_stream
 from ._net_errors import AddressInfo as AddressInfo
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
 from ._net_errors import ServerNotRunningError as ServerNotRunningError
@@ -23,6 +20,9 @@ from ._net_errors import WriteAfterEndError as WriteAfterEndError
 from ._net_events import DropInfo as DropInfo
 from ._net_events import ServerEvent as ServerEvent
 from ._net_events import SocketEvent as SocketEvent
+from ._net_pull import Stream as Stream
+from ._net_pull import as_anyio_stream as as_anyio_stream
+from ._net_pull import open_stream as open_stream
 from ._net_server import Server as Server
 from ._net_server import create_server as create_server
 from ._net_socket import Socket as Socket
