@@ -172,6 +172,10 @@ class Tcp(TcpBase, SyncSocketObject):
                 ``callback`` on a TLS listener.
         """
         setup = self._accept_tls
+        if callback is None and setup is None:
+            fd, remote = fdio.accept(self._live(), timeout=timeout)
+            assert isinstance(remote, SockAddr)
+            return Tcp(fd), remote
         if callback is None:
             deadline = Deadline(check_timeout(timeout))
             while True:
@@ -179,7 +183,7 @@ class Tcp(TcpBase, SyncSocketObject):
                 fd, remote = _calls.accepted(block(call, deadline))
                 assert isinstance(remote, SockAddr)
                 connection = Tcp(fd)
-                if setup is None or _secured(connection, setup, remote):
+                if _secured(connection, setup, remote):
                     return connection, remote
         if timeout is not None:
             raise ValueError("timeout is for the blocking accept, not the callback form")

@@ -269,3 +269,64 @@ class TestNetNames:
         from trionet import net
 
         assert getattr(net, name).__doc__
+
+
+# SPEC section 11: lifetimes, STARTTLS, TLS objects, bridges.
+class TestSection11Names:
+    def test_open_stream_has_the_spec_signature(self) -> None:
+        from trionet import net
+
+        parameters = inspect.signature(net.open_stream).parameters
+        assert [(p.name, p.kind, p.default) for p in parameters.values()] == [
+            ("port", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),
+            ("host", inspect.Parameter.POSITIONAL_OR_KEYWORD, "localhost"),
+            *(
+                (name, inspect.Parameter.KEYWORD_ONLY, default)
+                for name, default in [
+                    ("path", None),
+                    ("family", 0),
+                    ("local_address", None),
+                    ("local_port", None),
+                    ("connect_timeout", None),
+                    ("tls", None),
+                ]
+            ),
+        ]
+
+    def test_open_socket_takes_connects_options_and_a_nursery(self) -> None:
+        from trionet import net
+
+        connect = set(inspect.signature(net.connect).parameters)
+        opened = inspect.signature(net.open_socket).parameters
+        assert set(opened) == connect | {"nursery"}
+        assert opened["nursery"].kind is inspect.Parameter.KEYWORD_ONLY
+
+    @pytest.mark.parametrize("owner", ["Socket", "Stream"])
+    def test_start_tls_and_what_libraries_ask(self, owner: str) -> None:
+        from trionet import net
+
+        cls = getattr(net, owner)
+        parameters = inspect.signature(cls.start_tls).parameters
+        assert list(parameters) == ["self", "tls", "server_side", "server_name"]
+        assert parameters["server_side"].default is False
+        for name in ("ssl_object", "alpn_protocol", "encrypted", "is_readable"):
+            assert getattr(cls, name).__doc__
+
+    def test_tcp_takes_tls_async_and_sync(self) -> None:
+        from trionet.compat import tcp as sync_tcp
+        from trionet.tcp import Tcp
+
+        for cls in (Tcp, sync_tcp.Tcp):
+            for constructor in (cls.create_client, cls.create_server):
+                tls = inspect.signature(constructor).parameters["tls"]
+                assert (tls.kind, tls.default) == (inspect.Parameter.KEYWORD_ONLY, None)
+            assert cls.encrypted.__doc__
+
+    def test_bridges(self) -> None:
+        import httpcore
+
+        from trionet import net
+        from trionet.httpcore import NetworkBackend
+
+        assert isinstance(NetworkBackend(), httpcore.AsyncNetworkBackend)
+        assert net.as_anyio_stream.__doc__

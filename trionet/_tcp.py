@@ -116,12 +116,16 @@ class Tcp(TcpBase):
         """
         listener = self._live()
         setup = self._accept_tls
+        if setup is None:
+            fd, remote = await fdio.accept(listener, timeout=timeout)
+            assert isinstance(remote, SockAddr)
+            return Tcp(fd), remote
         with timeout_scope(check_timeout(timeout), "accept"):
             while True:
                 fd, remote = await fdio.accept(listener)
                 assert isinstance(remote, SockAddr)
                 connection = Tcp(fd)
-                if setup is None or await _secured(connection, setup, remote):
+                if await _secured(connection, setup, remote):
                     return connection, remote
 
     async def serve(
