@@ -172,11 +172,11 @@ class Tcp(TcpBase, SyncSocketObject):
                 ``callback`` on a TLS listener.
         """
         setup = self._accept_tls
-        if callback is None and setup is None:
-            fd, remote = fdio.accept(self._live(), timeout=timeout)
-            assert isinstance(remote, SockAddr)
-            return Tcp(fd), remote
         if callback is None:
+            if setup is None:
+                fd, remote = fdio.accept(self._live(), timeout=timeout)
+                assert isinstance(remote, SockAddr)
+                return Tcp(fd), remote
             deadline = Deadline(check_timeout(timeout))
             while True:
                 call = _calls.accept(self._live(), None)
