@@ -4,7 +4,8 @@ Usage: ``python bench/clients.py KIND PORT MESSAGES SIZE``; prints
 ``RESULT rtt_per_s=<float> cpu_us_per_rt=<float>``. Each client opens one
 connection and does MESSAGES round trips of SIZE bytes. ``net`` is a
 ``trionet.net`` client driven by its ``'data'`` listener (Node style),
-``net-pull`` one that pulls with ``receive_some``. The ``compat``,
+``net-pull`` one that pulls with ``receive_some``, ``net-stream`` a
+``net.open_stream`` stream (no tasks). The ``compat``,
 ``compat-tcp`` and ``stdlib`` clients are synchronous:
 ``trionet.compat.socket`` calls and ``trionet.compat.tcp.Tcp`` methods, each
 with a ``timeout``, and a blocking stdlib socket with ``settimeout``.
@@ -97,6 +98,12 @@ async def net_pull_client(port: int, messages: int, size: int) -> None:
         await _pingpong(sock.send_all, partial(sock.receive_some, 65536), messages, size)
 
 
+async def net_stream_client(port: int, messages: int, size: int) -> None:
+    """``net.open_stream``: a task-free trio stream over the socket transport."""
+    async with await net.open_stream(port, "127.0.0.1") as stream:
+        await _pingpong(stream.send_all, partial(stream.receive_some, 65536), messages, size)
+
+
 async def trio_client(port: int, messages: int, size: int) -> None:
     async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
         await _pingpong(stream.send_all, partial(stream.receive_some, 65536), messages, size)
@@ -177,6 +184,8 @@ def main() -> None:
         trio.run(net_client, port, messages, size)
     elif kind == "net-pull":
         trio.run(net_pull_client, port, messages, size)
+    elif kind == "net-stream":
+        trio.run(net_stream_client, port, messages, size)
     elif kind == "trio":
         trio.run(trio_client, port, messages, size)
     elif kind == "asyncio":

@@ -69,8 +69,8 @@ COMPAT_KINDS = ("compat", "compat-tcp", "stdlib")
 COMPAT_CLIENT_FACTOR = 5
 IDLE_CONNECTIONS = 1000
 NET_KINDS = ("net", "net-pipe", "trionet", "trionet-tcp", "trio")
-NET_CLIENT_KINDS = ("net", "net-pull", "trionet", "trionet-tcp", "trio")
-NET_COLUMNS = ("net", "net-pipe", "net-pull", "trionet", "trionet-tcp", "trio")
+NET_CLIENT_KINDS = ("net", "net-pull", "net-stream", "trionet", "trionet-tcp", "trio")
+NET_COLUMNS = ("net", "net-pipe", "net-pull", "net-stream", "trionet", "trionet-tcp", "trio")
 NET_IDLE_CONNECTIONS = 2000
 # A single connection runs fast; more round trips steady its figure.
 SINGLE_FACTOR = 5
@@ -272,7 +272,13 @@ class Bench:
     def _table(self, kinds: tuple[str, ...], base: str, compared: tuple[str, ...]) -> None:
         """The medians of every row, and each of ``compared`` as a ratio to ``base``."""
         print()
-        short = {"trionet": "fd", "trionet-tcp": "tcp", "net-pull": "pull", "net-pipe": "pipe"}
+        short = {
+            "trionet": "fd",
+            "trionet-tcp": "tcp",
+            "net-pull": "pull",
+            "net-pipe": "pipe",
+            "net-stream": "stream",
+        }
         heads = [f"{short.get(kind, kind)}/{base}" for kind in compared]
         width = max(map(len, heads)) + 2
         print(

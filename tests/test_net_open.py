@@ -12,7 +12,7 @@ from _net_helpers import serving, until
 from _tls_pair import client_tls, server_tls
 
 import trionet
-from trionet import net
+from trionet import _readiness, net
 from trionet._tls_options import server_context
 
 
@@ -27,6 +27,18 @@ def _port(listener: trio.SocketListener) -> int:
     return int(listener.socket.getsockname()[1])
 
 
+@pytest.fixture
+def yield_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A budget of one: every fd-level call that succeeds at once yields too.
+
+    ``net.Stream`` yields as the fd level does, once per 32 successful
+    calls (see ``trionet._net_pull``); trio's checks assert a schedule point
+    in every call, which this makes true without changing anything else.
+    """
+    monkeypatch.setattr(_readiness, "_BUDGET", 1)
+
+
+@pytest.mark.usefixtures("yield_every_call")
 async def test_open_stream_passes_trios_half_closeable_check(
     trio_listener: trio.SocketListener,
 ) -> None:
@@ -43,6 +55,7 @@ async def test_open_stream_passes_trios_half_closeable_check(
     await trio.testing.check_half_closeable_stream(reversed_pair, None)
 
 
+@pytest.mark.usefixtures("yield_every_call")
 async def test_open_stream_tls_passes_trios_check(trio_listener: trio.SocketListener) -> None:
     context = server_context(server_tls())
 
@@ -62,6 +75,22 @@ async def test_open_stream_tls_passes_trios_check(trio_listener: trio.SocketList
         return client, servers[0]
 
     await trio.testing.check_two_way_stream(connected, None)
+
+
+async def test_every_stream_call_is_a_cancel_point(trio_listener: trio.SocketListener) -> None:
+    stream = await net.open_stream(_port(trio_listener), "127.0.0.1")
+    async with stream, await trio_listener.accept() as server:
+        await server.send_all(b"ready")
+        await until(stream.is_readable)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            with pytest.raises(trio.Cancelled):
+                await stream.send_all(b"not sent")
+            with pytest.raises(trio.Cancelled):
+                await stream.receive_some()
+        assert await stream.receive_some() == b"ready"  # nothing was taken
+        await stream.send_eof()
+        assert await server.receive_some() == b""  # and nothing was sent
 
 
 async def test_open_stream_talks_to_a_net_server_plain_and_tls() -> None:

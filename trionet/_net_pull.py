@@ -8,6 +8,13 @@ only trio's stream methods. ``net.Stream`` is that: a
 (``trionet._net_transport``, TLS from ``trionet._tls``), dialled with the
 same options, lookup and happy eyeballs as ``net.connect``. Each method is
 one call on the transport, so a message costs what it costs ``Tcp``.
+
+Checkpoints follow the fd level's rule (``trionet._drive``): every call
+is a cancel point, and one that succeeds without waiting yields to the
+scheduler once per the run's budget of operations rather than every time,
+as ``Tcp`` does. That is what keeps a ping-pong at ``Tcp``'s cost (a forced
+yield per call costs 40 % more CPU, ``docs/ecosystem.md``); fairness is
+kept by the budget, and cancellation is never missed.
 """
 
 from __future__ import annotations
@@ -106,16 +113,13 @@ class Stream(trio.abc.HalfCloseableStream):
             transport = self._transport
             view = memoryview(data).cast("B")
             if not view:
-                await trio.lowlevel.checkpoint_if_cancelled()
+                await trio.lowlevel.checkpoint()
             while view:
                 view = view[await transport.send(view) :]
         except OSError as exc:
             raise _broken(exc) from exc
         finally:
             self._sending = False
-        # trio's contract: every call is a checkpoint, and the fd level's
-        # successful calls yield only now and then (trionet._readiness).
-        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _start_send(self) -> None:
         if self._sending:
@@ -179,7 +183,6 @@ class Stream(trio.abc.HalfCloseableStream):
             raise _broken(exc) from exc
         finally:
             self._receiving = False
-        await trio.lowlevel.cancel_shielded_checkpoint()  # as in send_all
         return data
 
     async def aclose(self) -> None:
