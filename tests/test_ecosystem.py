@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 import trio
 from _net_helpers import until
 from _tls_pair import ca, server_tls
+from test_cli import _tool
 from test_examples import EXAMPLES, _run
 
 from trionet.httpcore import NetworkBackend
@@ -44,16 +44,6 @@ def _load(name: str) -> ModuleType:
 h11_server = _load("h11_server")
 httpx_client = _load("httpx_client")
 websocket_server = _load("websocket_server")
-
-
-def _tool(name: str) -> str:
-    """A peer program; CI installs it (.ci/run), so there its absence fails."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed, yet .ci/run installs it")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -97,6 +98,25 @@ class Stream(trio.abc.HalfCloseableStream):
         """
         return self._transport.is_readable()
 
+    @contextlib.contextmanager
+    def _using(self, side: str) -> Iterator[None]:
+        """One call on ``side`` (``"sending"`` or ``"receiving"``): busy check, trio's errors."""
+        flag = "_" + side
+        if getattr(self, flag):
+            raise trio.BusyResourceError(f"another task is already {side} on this stream")
+        setattr(self, flag, True)
+        try:
+            yield
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"the connection failed: {exc!r}") from exc
+        finally:
+            setattr(self, flag, False)
+
+    async def _check_open(self) -> None:
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError(_CLOSED)
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``.
 
@@ -105,26 +125,17 @@ class Stream(trio.abc.HalfCloseableStream):
             trio.ClosedResourceError: the stream was closed, or ``send_eof`` was called.
             trio.BusyResourceError: another task is sending.
         """
-        self._start_send()
-        try:
-            if self._closed or self._eof_sent:
+        with self._using("sending"):
+            await self._check_open()
+            if self._eof_sent:
                 await trio.lowlevel.checkpoint()
-                raise trio.ClosedResourceError(_CLOSED if self._closed else "send_eof() was called")
+                raise trio.ClosedResourceError("send_eof() was called")
             transport = self._transport
             view = memoryview(data).cast("B")
             if not view:
                 await trio.lowlevel.checkpoint()
             while view:
                 view = view[await transport.send(view) :]
-        except OSError as exc:
-            raise _broken(exc) from exc
-        finally:
-            self._sending = False
-
-    def _start_send(self) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is already sending on this stream")
-        self._sending = True
 
     async def wait_send_all_might_not_block(self) -> None:
         """Return once ``send_all`` may not block.
@@ -133,16 +144,9 @@ class Stream(trio.abc.HalfCloseableStream):
             trio.ClosedResourceError: the stream was closed.
             trio.BusyResourceError: another task is sending.
         """
-        self._start_send()
-        try:
-            if self._closed:
-                await trio.lowlevel.checkpoint()
-                raise trio.ClosedResourceError(_CLOSED)
+        with self._using("sending"):
+            await self._check_open()
             await self._transport.wait_writable()
-        except OSError as exc:
-            raise _broken(exc) from exc
-        finally:
-            self._sending = False
 
     async def send_eof(self) -> None:
         """Send FIN (over TLS, ``close_notify``); receiving goes on. Twice is a no-op.
@@ -151,19 +155,15 @@ class Stream(trio.abc.HalfCloseableStream):
             trio.ClosedResourceError: the stream was closed.
             trio.BusyResourceError: another task is sending.
         """
-        self._start_send()
-        try:
+        with self._using("sending"):
+            await self._check_open()
+            if self._eof_sent:
+                await trio.lowlevel.checkpoint()
+                return
             await trio.lowlevel.checkpoint_if_cancelled()
-            if self._closed:
-                raise trio.ClosedResourceError(_CLOSED)
-            if not self._eof_sent:
-                await self._transport.send_eof()
-                self._eof_sent = True
-        except OSError as exc:
-            raise _broken(exc) from exc
-        finally:
-            self._sending = False
-        await trio.lowlevel.cancel_shielded_checkpoint()
+            await self._transport.send_eof()
+            self._eof_sent = True
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive the next chunk (at most ``max_bytes``, 64 KiB by default); ``b""`` at the end.
@@ -174,16 +174,8 @@ class Stream(trio.abc.HalfCloseableStream):
             trio.BusyResourceError: another task is receiving.
         """
         size = check_max_bytes(max_bytes)
-        if self._receiving:
-            raise trio.BusyResourceError("another task is already receiving on this stream")
-        self._receiving = True
-        try:
-            data = await self._transport.receive(size)
-        except OSError as exc:
-            raise _broken(exc) from exc
-        finally:
-            self._receiving = False
-        return data
+        with self._using("receiving"):
+            return await self._transport.receive(size)
 
     async def aclose(self) -> None:
         """Close; over TLS, first try to send ``close_notify``, as ``trio.SSLStream`` does.
@@ -245,10 +237,6 @@ class Stream(trio.abc.HalfCloseableStream):
             self._closed = True
             secured.close()
             raise
-
-
-def _broken(exc: OSError) -> trio.BrokenResourceError:
-    return trio.BrokenResourceError(f"the connection failed: {exc!r}")
 
 
 async def open_stream(
