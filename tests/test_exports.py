@@ -314,6 +314,7 @@ class TestSection11Names:
 
     def test_tcp_takes_tls_async_and_sync(self) -> None:
         from trionet.compat import tcp as sync_tcp
+
         from trionet.tcp import Tcp
 
         for cls in (Tcp, sync_tcp.Tcp):
