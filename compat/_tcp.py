@@ -33,7 +33,7 @@ from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
 from trionet._sockobj import ip_address
 from trionet._tcp_base import LOGGER, Attempt, Dial, SendAll, TcpBase
 from trionet._timeout import Timeout, check_timeout
-from trionet._types import Address, Buffer, SendData, WritableBuffer
+from trionet._types import Address, Buffer, SendData, TlsConfig, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
@@ -81,7 +81,7 @@ class Tcp(TcpBase, SyncSocketObject):
         timeout: float | None = None,
         local_addr: Address | None = None,
         dev: str | None = None,
-        tls: object = None,
+        tls: TlsConfig | None = None,
         callback: ConnectCallback | None = None,
     ) -> Tcp:
         """Connect to ``addr``, a ``SockAddr`` or a ``(host, port)`` tuple.

@@ -42,7 +42,7 @@ class TrionetTransport(httpx.AsyncBaseTransport):
                     target=request.url.raw_path,
                 ),
                 headers=request.headers.raw,
-                content=request.stream,  # type: ignore[arg-type]
+                content=request.stream,
                 extensions=request.extensions,
             )
         )

@@ -35,7 +35,7 @@ from ._net_tls import TlsSetup, start_tls_setup
 from ._net_transport import FdTransport, Transport
 from ._timeout import timeout_scope
 from ._tls import TlsTransport
-from ._tls_options import TlsOptions
+from ._types import TlsConfig
 
 if TYPE_CHECKING:
     import anyio.abc
@@ -201,7 +201,7 @@ class Stream(trio.abc.HalfCloseableStream):
 
     async def start_tls(
         self,
-        tls: TlsOptions | ssl.SSLContext,
+        tls: TlsConfig,
         *,
         server_side: bool = False,
         server_name: str | None = None,
@@ -248,7 +248,7 @@ async def open_stream(
     local_address: str | None = None,
     local_port: int | None = None,
     connect_timeout: float | None = None,
-    tls: TlsOptions | ssl.SSLContext | None = None,
+    tls: TlsConfig | None = None,
 ) -> Stream:
     """Connect and return a ``net.Stream``: no tasks, no events; close it with ``aclose()``.
 

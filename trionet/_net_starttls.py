@@ -21,7 +21,6 @@ connect.
 
 from __future__ import annotations
 
-import ssl
 from typing import TYPE_CHECKING
 
 import trio
@@ -30,7 +29,7 @@ from ._net_core import CLOSED_MESSAGE, OPEN
 from ._net_flow import SocketFlow
 from ._net_tls import start_tls_setup
 from ._net_transport import FdTransport
-from ._tls_options import TlsOptions
+from ._types import TlsConfig
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -45,7 +44,7 @@ class SocketSecure(SocketFlow):
 
     async def start_tls(
         self,
-        tls: TlsOptions | ssl.SSLContext,
+        tls: TlsConfig,
         *,
         server_side: bool = False,
         server_name: str | None = None,

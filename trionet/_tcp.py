@@ -20,7 +20,7 @@ from ._sockobj import ip_address
 from ._tcp_base import LOGGER, Dial, SendAll, TcpBase, accept_retry_delay
 from ._timeout import check_timeout, timeout_scope
 from ._tls import TlsTransport
-from ._types import Address, SendData, WritableBuffer
+from ._types import Address, SendData, TlsConfig, WritableBuffer
 
 __all__ = ["Tcp"]
 
@@ -58,7 +58,7 @@ class Tcp(TcpBase):
         timeout: float | None = None,
         local_addr: Address | None = None,
         dev: str | None = None,
-        tls: object = None,
+        tls: TlsConfig | None = None,
     ) -> Tcp:
         """Connect to ``addr``, a ``SockAddr`` or a ``(host, port)`` tuple.
 

@@ -42,7 +42,7 @@ from ._fdtable import entry, kind
 from ._net_tls import TlsSetup, client_setup, server_certificates, server_setup
 from ._sockobj import SocketObject
 from ._timeout import Timeout, check_timeout
-from ._types import Address
+from ._types import Address, TlsConfig
 
 __all__ = ["LOGGER", "Attempt", "Dial", "SendAll", "Secured", "TcpBase", "accept_retry_delay"]
 
@@ -306,7 +306,7 @@ class TcpBase(SocketObject):
         backlog: int = 5,
         dev: str | None = None,
         *,
-        tls: object = None,
+        tls: TlsConfig | None = None,
     ) -> _T:
         """Bind and listen on ``addr`` (``SO_REUSEADDR`` on), optionally only on ``dev``.
 
