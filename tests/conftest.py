@@ -14,6 +14,9 @@ from collections.abc import Iterator
 import pytest
 from _fds import IP_KINDS, Fds, Owned, skip_without_broadcast
 
+# A hung trio test fails alone instead of breaking the run for the next one.
+pytest_plugins = ["_hangs"]
+
 
 @pytest.fixture(autouse=True)
 def _no_leaked_fds(trionet_no_leaks: None) -> None:
