@@ -28,8 +28,10 @@ from typing import final, overload
 from trionet import _calls
 from trionet._addr import SockAddr
 from trionet._args import outgoing, writable_view
+from trionet._checks import check_bool
 from trionet._constants import SOCK_STREAM
 from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
+from trionet._proxy_read import ProxyHeaderError, log_dropped
 from trionet._sockobj import ip_address
 from trionet._tcp_base import LOGGER, Attempt, Dial, SendAll, TcpBase
 from trionet._timeout import Timeout, check_timeout
@@ -37,6 +39,7 @@ from trionet._types import Address, Buffer, SendData, TlsConfig, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
+from ._proxy import read_proxy_header
 from ._serve import serve
 from ._sockobj import SyncSocketObject
 from ._tls import SyncTls
@@ -192,7 +195,7 @@ class Tcp(TcpBase, SyncSocketObject):
         _Accepting(self, _checked(callback))
         return None
 
-    def serve(self, handler: Handler) -> None:
+    def serve(self, handler: Handler, *, proxy_protocol: bool = False) -> None:
         """Accept until closed, running ``handler(tcp, remote)`` per connection in a thread.
 
         Each connection is closed when its handler returns (unless the
@@ -206,18 +209,33 @@ class Tcp(TcpBase, SyncSocketObject):
         and the first handler's exception (or the listener's
         ``trio.ClosedResourceError``) comes out bare.
 
+        ``proxy_protocol=True`` reads a PROXY v1 or v2 header first, in the
+        handler's thread, as the async ``serve`` does: ``remote`` is then the
+        client's, and a connection without a valid header within 10 s is
+        logged and closed.
+
         JSRE equivalent: ``tcp.accept(callback)``, with a thread per
         connection; ``accept`` with ``callback`` is the single-threaded form.
         """
+        check_bool("proxy_protocol", proxy_protocol)
         setup = self._accept_tls
-        if setup is None:
+        if setup is None and not proxy_protocol:
             serve(self, handler)
             return
 
-        def secured_handler(connection: Tcp, remote: SockAddr) -> object:
-            return handler(connection, remote) if _secured(connection, setup, remote) else None
+        def prepared_handler(connection: Tcp, remote: SockAddr) -> object:
+            if proxy_protocol:
+                try:
+                    header = read_proxy_header(connection.sock_fd)
+                except ProxyHeaderError as exc:
+                    log_dropped(LOGGER, remote, exc)
+                    return None
+                remote = header.source or remote
+            if setup is not None and not _secured(connection, setup, remote):
+                return None
+            return handler(connection, remote)
 
-        serve(self, secured_handler)
+        serve(self, prepared_handler)
 
     def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``.

@@ -32,6 +32,7 @@ from . import _fd_io as fdio
 from ._addr import SockAddr
 from ._checks import check_bool, check_int, check_port
 from ._groups import open_nursery
+from ._net_core import LOGGER
 from ._net_errors import ServerAlreadyListeningError, ServerNotRunningError
 from ._net_listen import (
     adopt_listener,
@@ -41,10 +42,12 @@ from ._net_listen import (
     tcp_listener,
     unix_listener,
 )
+from ._net_props import family_name
 from ._net_server_state import ServerState
 from ._net_socket import Socket
 from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
 from ._net_tls import server_certificates, server_setup
+from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
 from ._types import TlsConfig
 
 if TYPE_CHECKING:
@@ -88,6 +91,12 @@ class Server(ServerState):
             a callable or an importable ``"module:function"``. Without it
             ``connection_listener`` serves in the subs too. Unused when
             ``subs=0``.
+        proxy_protocol: Each connection starts with a PROXY v1 or v2 header
+            (HAProxy's ``send-proxy`` / ``send-proxy-v2``, an AWS NLB), read
+            before TLS and ``'connection'``: ``remote_address``,
+            ``remote_port`` and ``remote_family`` are then the client's. A
+            connection without a valid header within 10 s is logged on the
+            ``trionet.net`` logger and closed (see ``docs/deploy.md``).
 
     Raises:
         TypeError: an argument has the wrong type (``sub_main`` neither
@@ -106,6 +115,7 @@ class Server(ServerState):
         "_nursery_cm",
         "_path",
         "_pause_on_connect",
+        "_proxy",
         "_sni",
         "_tls",
     )
@@ -122,12 +132,14 @@ class Server(ServerState):
         group: str | None = None,
         subs: int = 0,
         sub_main: Callable[[Server], object] | str | None = None,
+        proxy_protocol: bool = False,
     ) -> None:
         group_name = check_group(group)
         super().__init__(max_connections, (group_name, "master"))
         self._allow_half_open = check_bool("allow_half_open", allow_half_open)
         self._pause_on_connect = check_bool("pause_on_connect", pause_on_connect)
         self._high_water_mark = check_int("high_water_mark", high_water_mark, 0, 2**62)
+        self._proxy = check_bool("proxy_protocol", proxy_protocol)
         check_int("subs", subs, 0, 1024)
         checked_sub_main = check_sub_main(sub_main)
         self._sni = server_certificates(tls)
@@ -137,6 +149,7 @@ class Server(ServerState):
                 "allow_half_open": allow_half_open,
                 "pause_on_connect": pause_on_connect,
                 "high_water_mark": high_water_mark,
+                "proxy_protocol": proxy_protocol,
                 "tls": self._sni,  # shared: add_cert on the master serves the subs too
             }
             self._group = Group(
@@ -409,9 +422,32 @@ class Server(ServerState):
         self._counted()
         nursery = self._nursery
         assert nursery is not None
-        # The socket's own coroutine is the task: no wrapper frame stays
-        # suspended for the connection's whole life (idle memory counts).
-        nursery.start_soon(sock._serve, self._on_connection, self._gone)
+        if self._proxy:
+            nursery.start_soon(self._serve_proxied, sock, fd, remote)
+        else:
+            # The socket's own coroutine is the task: no wrapper frame stays
+            # suspended for the connection's whole life (idle memory counts).
+            nursery.start_soon(sock._serve, self._on_connection, self._gone)
+
+    async def _serve_proxied(self, sock: Socket, fd: int, remote: SockAddr | str) -> None:
+        """Read the PROXY header off ``fd`` (counted as a connection meanwhile), then serve."""
+        on_connection = self._on_connection
+        try:
+            header = await read_proxy_header(fd)
+        except ProxyHeaderError as exc:
+            log_dropped(LOGGER, remote, exc)
+            sock.destroy()
+        except trio.ClosedResourceError:
+            pass  # destroyed while waiting: the server is going away
+        else:
+            source = header.source
+            if source is not None:
+
+                async def on_connection(sock: Socket) -> None:
+                    sock._remote = (source.addr, family_name(source.domain), source.port)
+                    await self._on_connection(sock)
+
+        await sock._serve(on_connection, self._gone)
 
     def _gone(self, sock: Socket) -> None:
         """A connection's task ended."""
@@ -471,6 +507,7 @@ def create_server(
     group: str | None = None,
     subs: int = 0,
     sub_main: Callable[[Server], object] | str | None = None,
+    proxy_protocol: bool = False,
 ) -> Server:
     """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 
@@ -486,4 +523,5 @@ def create_server(
         group=group,
         subs=subs,
         sub_main=sub_main,
+        proxy_protocol=proxy_protocol,
     )

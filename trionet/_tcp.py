@@ -11,11 +11,13 @@ from . import _fd_io as fdio
 from ._addr import SockAddr
 from ._args import outgoing, writable_view
 from ._calls import check_recv_size
+from ._checks import check_bool
 from ._constants import SOCK_STREAM
 from ._drive import perform
 from ._groups import open_nursery
 from ._net_tls import TlsSetup
 from ._net_transport import FdTransport
+from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
 from ._sockobj import ip_address
 from ._tcp_base import LOGGER, Dial, SendAll, TcpBase, accept_retry_delay
 from ._timeout import check_timeout, timeout_scope
@@ -132,6 +134,7 @@ class Tcp(TcpBase):
         self,
         handler: Handler,
         *,
+        proxy_protocol: bool = False,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Accept forever, running ``await handler(tcp, remote)`` per connection.
@@ -144,8 +147,15 @@ class Tcp(TcpBase):
         A handler's exception is not swallowed: it cancels the loop and the
         other handlers and comes out of ``serve`` bare.
 
+        With ``proxy_protocol=True`` each connection starts with a PROXY v1
+        or v2 header (HAProxy, an AWS NLB), read in the connection's task
+        before TLS: ``remote`` is then the client's address (``peer_name``
+        stays the balancer's). A connection without a valid header within
+        10 s is logged and closed; the handler never sees it.
+
         JSRE equivalent: ``tcp.accept(callback)`` (the callback mode).
         """
+        check_bool("proxy_protocol", proxy_protocol)
         listener = self._live()
         async with open_nursery() as nursery:
             task_status.started()
@@ -159,7 +169,9 @@ class Tcp(TcpBase):
                     await trio.sleep(delay)
                     continue
                 assert isinstance(remote, SockAddr)
-                nursery.start_soon(_run_handler, handler, Tcp(fd), remote, self._accept_tls)
+                nursery.start_soon(
+                    _run_handler, handler, Tcp(fd), remote, self._accept_tls, proxy_protocol
+                )
 
     async def send(self, data: SendData, *, timeout: float | None = None) -> int:
         """Send once; return the bytes the kernel took. JSRE equivalent: ``tcp.send()``.
@@ -248,9 +260,16 @@ async def _secured(connection: Tcp, setup: TlsSetup, remote: SockAddr) -> bool:
 
 
 async def _run_handler(
-    handler: Handler, connection: Tcp, remote: SockAddr, setup: TlsSetup | None
+    handler: Handler, connection: Tcp, remote: SockAddr, setup: TlsSetup | None, proxy: bool
 ) -> None:
     try:
+        if proxy:
+            try:
+                header = await read_proxy_header(connection.sock_fd)
+            except ProxyHeaderError as exc:
+                log_dropped(LOGGER, remote, exc)
+                return
+            remote = header.source or remote
         if setup is None or await _secured(connection, setup, remote):
             await handler(connection, remote)
     finally:

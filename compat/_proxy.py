@@ -1,0 +1,30 @@
+"""Reading a PROXY header in the calling thread: ``trionet._proxy_read`` for sync code.
+
+The same parser, the same rule of never reading past the header, and the
+same errors; only the wait differs (``._wait.block``, one deadline for the
+whole header).
+"""
+
+from __future__ import annotations
+
+from trionet import _calls
+from trionet._proxy_header import ProxyHeader, needed, parse
+from trionet._proxy_read import PROXY_TIMEOUT, expect, header_errors
+
+from ._wait import Deadline, block
+
+__all__ = ["read_proxy_header"]
+
+
+def read_proxy_header(fd: int, timeout: float = PROXY_TIMEOUT) -> ProxyHeader:
+    """Read and consume the PROXY header at the start of connection ``fd``.
+
+    Raises:
+        trionet._proxy_read.ProxyHeaderError: no valid header in time.
+    """
+    deadline = Deadline(timeout)
+    data = b""
+    with header_errors():
+        while (header := parse(data)) is None:
+            data += expect(block(_calls.recv(fd, needed(data), None), deadline), data)
+    return header
