@@ -82,21 +82,28 @@ class Task(Handle[T, M]):
         # Unchecked, as a memory channel's type is: the opener states ``M``.
         return cast(M, found[0])
 
-    def join(self) -> T:
+    def join(self, *, timeout: float | None = None) -> T:
         """Block until the task finishes; return what its main returned.
 
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as it
+                takes, ``0`` only looks whether the task has finished.
+
         Raises:
+            Timeout: the task did not finish within ``timeout`` seconds; it
+                goes on running and can be joined again.
             BaseException: the task's exception, bare and unchanged (leaving
                 the block does not raise it again).
             RuntimeError: called for the root or by the task itself, or the
                 task was cancelled because its parent's block raised.
         """
+        timeout = check_timeout(timeout)
         core = self._core
         if core.id == 0:
             raise RuntimeError("the root task cannot be joined")
         if own() is core:
             raise RuntimeError(f"task {core.id} cannot join itself")
-        core.join_thread()
+        core.join_thread(timeout)
         return core.result()  # type: ignore[no-any-return]
 
 

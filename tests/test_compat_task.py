@@ -218,6 +218,31 @@ class TestEndings:
             with pytest.raises(trio.EndOfChannel):
                 t.recv(timeout=GUARD)
 
+    def test_join_timeout_raises_timeout_and_the_task_goes_on(self) -> None:
+        go = threading.Event()
+
+        def worker() -> str:
+            go.wait(GUARD)
+            return "done"
+
+        with task.open_task(worker) as t:
+            with pytest.raises(trionet.Timeout, match="join"):
+                t.join(timeout=0)
+            start = time.monotonic()
+            with pytest.raises(trionet.Timeout, match=r"join timed out after 0\.05 s"):
+                t.join(timeout=SHORT)
+            assert time.monotonic() - start >= SHORT
+            go.set()
+            assert t.join(timeout=GUARD) == "done"
+            assert t.join(timeout=0) == "done"
+
+    @pytest.mark.parametrize(
+        ("bad", "error"), [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+    )
+    def test_bad_join_timeouts_are_rejected(self, bad: object, error: type[Exception]) -> None:
+        with task.open_task(lambda: None) as t, pytest.raises(error, match="timeout"):
+            t.join(timeout=bad)  # type: ignore[arg-type]
+
     def test_t_recv_waiting_on_a_task_that_ends_wakes_up(self) -> None:
         go = threading.Event()
 

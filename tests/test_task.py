@@ -562,6 +562,35 @@ class TestTimeouts:
         with pytest.raises(error, match="timeout"):
             await task.current().recv(timeout=bad)  # type: ignore[arg-type]
 
+    async def test_join_timeout_raises_timeout_and_the_task_goes_on(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        async def main() -> str:
+            msg, _ = await task.recv()
+            return str(msg)
+
+        async with task.open_task(main) as t:
+            with pytest.raises(trionet.Timeout, match="join"):
+                await t.join(timeout=0)
+            start = trio.current_time()
+            with pytest.raises(trionet.Timeout, match="join timed out after 3 s"):
+                await t.join(timeout=3)
+            assert trio.current_time() - start == pytest.approx(3)
+            await t.send("finish")
+            assert await t.join(timeout=None) == "finish"
+            # Finished: timeout=0 joins without waiting.
+            assert await t.join(timeout=0) == "finish"
+
+    @pytest.mark.parametrize(
+        ("bad", "error"), [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+    )
+    async def test_bad_join_timeouts_are_rejected(
+        self, bad: object, error: type[Exception]
+    ) -> None:
+        async with task.open_task(trio.lowlevel.checkpoint) as t:
+            with pytest.raises(error, match="timeout"):
+                await t.join(timeout=bad)  # type: ignore[arg-type]
+
     async def test_a_cancelled_recv_consumes_nothing(self) -> None:
         await task.send(0, "kept")
         with trio.CancelScope() as scope:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast, final, overload
 import trio
 
 from ._taskcore import Core, Handle, M, T, check_open_args, deliver, lookup, own, spawn
-from ._timeout import check_timeout
+from ._timeout import check_timeout, timeout_scope
 
 __all__ = ["Task", "current", "open_task", "recv", "send"]
 
@@ -80,16 +80,23 @@ class Task(Handle[T, M]):
         # Unchecked, as a memory channel's type is: the opener states ``M``.
         return cast(M, found[0])
 
-    async def join(self) -> T:
+    async def join(self, *, timeout: float | None = None) -> T:
         """Wait for the task to finish and return what its main returned.
 
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as it
+                takes, ``0`` only looks whether the task has finished.
+
         Raises:
+            Timeout: the task did not finish within ``timeout`` seconds; it
+                goes on running and can be joined again.
             BaseException: the task's exception, bare and unchanged (it is
                 then reported: leaving the block does not raise it again).
             RuntimeError: called for the root, or from another trio run than
                 the one that opened the task (a task cannot join itself), or
                 the task was cancelled because its parent's block raised.
         """
+        timeout = check_timeout(timeout)
         core = self._core
         if core.id == 0:
             raise RuntimeError("the root task cannot be joined")
@@ -97,7 +104,12 @@ class Task(Handle[T, M]):
             raise RuntimeError(
                 f"join() of task {core.id} must be called from the trio run that opened it"
             )
-        await core.done.wait()
+        if core.done.is_set():
+            # A finished task joins even with timeout=0: waiting would not be needed.
+            await trio.lowlevel.checkpoint()
+        else:
+            with timeout_scope(timeout, "join"):
+                await core.done.wait()
         return core.result()  # type: ignore[no-any-return]
 
 

@@ -60,6 +60,7 @@ import trio
 from ._checks import check_int
 from ._handoff import close_handoffs
 from ._mailbox import Mailbox
+from ._timeout import Timeout
 
 __all__ = [
     "Core",
@@ -187,9 +188,15 @@ class Core:
             with suppress(trio.RunFinishedError):
                 token.run_sync_soon(scope.cancel)
 
-    def join_thread(self) -> None:
+    def join_thread(self, timeout: float | None = None) -> None:
+        """Wait for the task's thread (sync parents); ``Timeout`` if it outlives ``timeout``."""
         assert self.thread is not None
-        self.thread.join()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            if not self.finished:
+                raise Timeout(f"join timed out after {timeout:g} s")
+            # Its result is in; the thread is only unwinding its trio run.
+            self.thread.join()
 
     def finish(self, result: outcome.Outcome[Any]) -> None:
         """In the task's thread, last thing: record, close the inbox, tell the parent."""
