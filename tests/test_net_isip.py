@@ -309,25 +309,32 @@ EDGE_CASES = [
     ("[::1]", 0),
 ]
 
-# test-net-isip.js's non-string inputs (and Python's nearest kin): all not
-# addresses. Node would coerce an object with a toString() returning an
-# address; trionet looks at str only (docs/decisions.md).
-NOT_STRINGS: list[object] = [
+# test-net-isip.js's non-string inputs (and Python's nearest kin): Node
+# tests String(input), trionet str(input) (SPEC rule 35).
+NOT_ADDRESSES: list[object] = [
     None,
     123,
     True,
     {},
     2130706433,
-    b"127.0.0.1",
+    b"127.0.0.1",  # str() is "b'127.0.0.1'"
     bytearray(b"::1"),
-    ipaddress.ip_address("127.0.0.1"),
-    ipaddress.ip_address("::1"),
 ]
 
 
 class _Textual:
+    """Node's ``{ toString: () => text }``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
     def __str__(self) -> str:
-        return "127.0.0.1"
+        return self.text
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
 
 
 # Node's isIPv4 / isIPv6 tables check one function each; every entry is
@@ -349,11 +356,26 @@ def test_is_ip_table(text: str, version: int) -> None:
     assert is_ipv6(text) is (version == 6)
 
 
-@pytest.mark.parametrize("value", [*NOT_STRINGS, _Textual()])
-def test_anything_but_str_is_not_an_address(value: object) -> None:
+@pytest.mark.parametrize("value", [*NOT_ADDRESSES, _Textual("bla"), _Unprintable()])
+def test_values_whose_text_is_no_address_are_not_addresses(value: object) -> None:
     assert is_ip(value) == 0
     assert is_ipv4(value) is False
     assert is_ipv6(value) is False
+
+
+@pytest.mark.parametrize(
+    ("value", "version"),
+    [
+        (_Textual("::2001:db8:0:1"), 6),
+        (_Textual("127.0.0.1"), 4),
+        (ipaddress.ip_address("127.0.0.1"), 4),
+        (ipaddress.ip_address("::1"), 6),
+    ],
+)
+def test_the_text_of_any_object_is_examined(value: object, version: int) -> None:
+    assert is_ip(value) == version
+    assert is_ipv4(value) is (version == 4)
+    assert is_ipv6(value) is (version == 6)
 
 
 def test_str_subclass_is_examined() -> None:

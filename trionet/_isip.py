@@ -10,9 +10,11 @@ texts, with two differences handled here:
   ``%``, spaces and non-ASCII letters included, so the zone is checked here
   with Node's character set and only the address part goes to
   ``ipaddress``.
-- **Types.** Node turns its argument into a string first (``String(x)``);
-  here only a ``str`` is examined and anything else is "not an address"
-  (``0`` / ``False``), never an exception. See ``docs/decisions.md``.
+- **Types.** Node turns its argument into a string first (``String(x)``),
+  and so does this module with ``str(x)`` (SPEC rule 35): an object whose
+  ``__str__`` is an address counts, ``None``, numbers and ``bytes``
+  (``"b'...'"``) do not. A ``__str__`` that raises means "not an address":
+  these predicates never raise. See ``docs/decisions.md``.
 
 Where they already agree no rule is repeated: leading zeros in an IPv4
 octet (``01.2.3.4``, and the embedded ``::ffff:1.2.3.04``) are refused by
@@ -33,6 +35,16 @@ __all__ = ["is_ip", "is_ipv4", "is_ipv6"]
 _ZONE = re.compile(r"[0-9A-Za-z.:-]+")
 
 
+def _text(s: object) -> str | None:
+    """``String(input)``: the text Node would examine, ``None`` if ``str()`` fails."""
+    if type(s) is str:
+        return s
+    try:
+        return str(s)
+    except Exception:  # any __str__ may fail; a predicate must not
+        return None
+
+
 def _parses(parse: Callable[[str], object], text: str) -> bool:
     try:
         parse(text)
@@ -49,14 +61,16 @@ def is_ipv4(s: object) -> bool:
     are not.
 
     Args:
-        s: The text to test. Anything but a ``str`` gives ``False``.
+        s: The value to test; its ``str()`` is examined, as Node examines
+            ``String(input)``.
 
     Returns:
         ``True`` for an IPv4 address, else ``False``. Never raises.
 
     Node / EdgerOS / IoT.js equivalent: ``net.isIPv4(input)``.
     """
-    return isinstance(s, str) and _parses(ipaddress.IPv4Address, s)
+    text = _text(s)
+    return text is not None and _parses(ipaddress.IPv4Address, text)
 
 
 def is_ipv6(s: object) -> bool:
@@ -67,16 +81,18 @@ def is_ipv6(s: object) -> bool:
     letters, digits, ``-``, ``.`` and ``:`` (``'fe80::1%eth0'``).
 
     Args:
-        s: The text to test. Anything but a ``str`` gives ``False``.
+        s: The value to test; its ``str()`` is examined, as Node examines
+            ``String(input)``.
 
     Returns:
         ``True`` for an IPv6 address, else ``False``. Never raises.
 
     Node / EdgerOS / IoT.js equivalent: ``net.isIPv6(input)``.
     """
-    if not isinstance(s, str):
+    text = _text(s)
+    if text is None:
         return False
-    address, percent, zone = s.partition("%")
+    address, percent, zone = text.partition("%")
     if percent and _ZONE.fullmatch(zone) is None:
         return False
     return _parses(ipaddress.IPv6Address, address)
@@ -86,7 +102,8 @@ def is_ip(s: object) -> Literal[0, 4, 6]:
     """Tell which IP version the text ``s`` is an address of.
 
     Args:
-        s: The text to test. Anything but a ``str`` gives ``0``.
+        s: The value to test; its ``str()`` is examined, as Node examines
+            ``String(input)``.
 
     Returns:
         ``4`` when ``is_ipv4`` holds, ``6`` when ``is_ipv6`` holds,
@@ -94,8 +111,11 @@ def is_ip(s: object) -> Literal[0, 4, 6]:
 
     Node / EdgerOS / IoT.js equivalent: ``net.isIP(input)``.
     """
-    if is_ipv4(s):
+    text = _text(s)
+    if text is None:
+        return 0
+    if is_ipv4(text):
         return 4
-    if is_ipv6(s):
+    if is_ipv6(text):
         return 6
     return 0
