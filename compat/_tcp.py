@@ -382,7 +382,7 @@ class _Connecting:
                 continue
             # Connected or not, the socket is writable once the outcome is known.
             self._attempt = attempt
-            self.tcp._fd = attempt.fd
+            self.tcp._take(attempt.fd)
             self._event = iosched.expiring(
                 iosched.WRITE, attempt.fd, self._ready, self._deadline.at, self._expired
             )

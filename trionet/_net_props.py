@@ -57,6 +57,11 @@ class SocketProps(SocketCore):
         """The transport is set: note the peer, apply the options set before."""
         self._unix = sock.family not in (AF_INET, AF_INET6)
         if not self._unix:
+            # SPEC rule 28: Nagle off by default, unlike Node (trio, asyncio
+            # and Go do the same): h11 writes a response in several sends,
+            # and each waited for the peer's delayed ACK, 40 ms a response.
+            # Options set before the connection (set_no_delay(False)) follow.
+            sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
             try:
                 peer = from_os(sock.getpeername())
             except OSError:

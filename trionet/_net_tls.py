@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-from socket import TCP_NODELAY
 
 from ._checks import check_bool
-from ._constants import AF_INET, AF_INET6, IPPROTO_TCP
-from ._fdtable import entry
 from ._net_transport import Transport
 from ._tls import TlsTransport
 from ._tls_options import SniCertificates, TlsOptions, client_context, server_context
@@ -60,18 +57,12 @@ class TlsSetup:
     handshake_timeout: float | None = None
 
     def wrap(self, inner: Transport) -> TlsTransport:
-        """``inner`` wrapped in TLS (the result owns ``inner``); Nagle off on TCP.
+        """``inner`` wrapped in TLS (the result owns ``inner``).
 
-        The handshake is a ping-pong of small records, and Nagle's algorithm
-        holds a small record back until the previous one is acknowledged,
-        which the peer's delayed ACK puts off by up to 40 ms: trio's
-        ``SocketStream`` and asyncio turn it off for that reason. The writer
-        task already sends whole records; ``set_no_delay(False)`` turns it
-        back on.
+        Nagle is off already on every TCP socket TLS runs over (SPEC rule
+        28): the handshake is a ping-pong of small records, which Nagle
+        would hold back for the peer's delayed ACK.
         """
-        sock = entry(inner.fd).sock
-        if sock.family in (AF_INET, AF_INET6):
-            sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
         return TlsTransport(
             inner,
             self.context,

@@ -275,6 +275,22 @@ class TcpBase(SocketObject):
     _accept_tls: TlsSetup | None = None
     _secure: Secured | None = None  # a TLS connection's layer, once its handshake is done
 
+    def __init__(self, fd: int) -> None:
+        super().__init__(-1)
+        if fd >= 0:
+            self._take(fd)
+
+    def _take(self, fd: int) -> None:
+        """Own ``fd`` from now on, with Nagle off.
+
+        SPEC rule 28, as trio, asyncio and Go have it: otherwise a small
+        write after a small write waits for the peer's delayed ACK (up to
+        40 ms), and request/response protocols stall on every reply. A
+        listener gets it too, harmlessly; its connections are set anew.
+        """
+        fdo.set_no_delay(fd, True)
+        self._fd = fd
+
     @property
     def encrypted(self) -> bool:
         """Whether this connection speaks TLS (for a listener: whether it accepts TLS).
