@@ -6,17 +6,16 @@ each connection with ``net.open_stream`` and keeps it for the next request
 a connection the server closed meanwhile is replaced by a new one.
 
 Run it with ``python examples/httpcore_pool.py``: it starts
-``python -m http.server --protocol HTTP/1.1`` on a free port of 127.0.0.1,
+``python -m http.server --protocol HTTP/1.1`` on a free port of 127.0.0.1
+(port 0: it reports the port the kernel gave it),
 fetches ``/`` ten times through the pool, and prints the statuses.
 """
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 import sys
-from functools import partial
 
 import httpcore
 import trio
@@ -36,43 +35,34 @@ async def fetch(url: str, count: int, ssl_context: ssl.SSLContext | None = None)
     return statuses
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def _wait_for(port: int) -> None:
-    """Until the server accepts connections (it starts in another process)."""
-    for _ in range(500):
-        try:
-            stream = await trio.open_tcp_stream("127.0.0.1", port)
-        except OSError:
-            await trio.sleep(0.01)
-        else:
-            await stream.aclose()
-            return
-    raise RuntimeError("http.server did not start")
+async def _serving_port(stdout: trio.abc.ReceiveStream) -> int:
+    """The port ``http.server`` reports once it listens ("Serving HTTP on ... port N")."""
+    seen = b""
+    while b"\n" not in seen:
+        chunk = await stdout.receive_some()
+        if not chunk:
+            raise RuntimeError(f"http.server ended before it listened: {seen!r}")
+        seen += chunk
+    return int(seen.split(b" port ")[1].split()[0])
 
 
 async def main(count: int = 10) -> list[int]:
     """Fetch ``/`` ``count`` times from a fresh ``http.server``; return the statuses."""
-    port = _free_port()
-    command = [sys.executable, "-m", "http.server", "--protocol", "HTTP/1.1"]
-    command += ["--bind", "127.0.0.1", str(port)]
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            partial(
-                trio.run_process,
-                command,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
-        )
-        await _wait_for(port)
+    # Port 0: the kernel picks a free port as it binds, and the server
+    # says which (unbuffered, -u), so no other program can take it first.
+    command = [sys.executable, "-u", "-m", "http.server", "--protocol", "HTTP/1.1"]
+    command += ["--bind", "127.0.0.1", "0"]
+    server = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert server.stdout is not None
+    try:
+        port = await _serving_port(server.stdout)
         statuses = await fetch(f"http://127.0.0.1:{port}/", count)
+    finally:
         server.terminate()
+        await server.wait()
+        await server.stdout.aclose()
     print(statuses)
     return statuses
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket as stdsocket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from _ports import refusing_port
 
 
 def _trionet(*args: str) -> subprocess.CompletedProcess[str]:
@@ -183,8 +183,8 @@ def test_curl_telnet_client_talks_to_serve(echo_server: _Server) -> None:
 
 
 def test_connect_refused_is_one_line_and_exit_status_1() -> None:
-    port = _free_port()
-    done = _connect("127.0.0.1", str(port), stdin="")
+    with refusing_port() as port:
+        done = _connect("127.0.0.1", str(port), stdin="")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "refused" in done.stderr
@@ -242,12 +242,6 @@ def _tool(name: str) -> str:
             pytest.fail(f"{name} is not installed, yet .ci/run installs it")
         pytest.skip(f"{name} is not installed")
     return path
-
-
-def _free_port() -> int:
-    with stdsocket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_tls_serve_and_connect_verify_with_the_given_ca(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import trio
 from _compat import iosched_left_clean
 from _compat_net import Worker
 from _fds import Fds, Owned, is_open, open_fds
+from _ports import refusing_on_both_loopbacks
 from trionet.compat import iosched
 from trionet.compat import socket as csocket
 from trionet.compat.tcp import Tcp
@@ -216,21 +217,19 @@ class TestCreateClient:
         assert client.peer_name() == server.sock_name()
 
     def test_when_every_address_refuses_the_last_error_is_raised_and_nothing_leaks(
-        self, fds: Fds, monkeypatch: pytest.MonkeyPatch
+        self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        bound = fds.socket(s.AF_INET, s.SOCK_STREAM)
-        s.bind(bound, LOOPBACK)
-        port = s.sock_name(bound).port  # type: ignore[union-attr]
         monkeypatch.setattr(
             stdsocket, "getaddrinfo", fixed_getaddrinfo("none.example", ["127.0.0.1", "::1"])
         )
-        before = open_fds()
-        with pytest.raises(ConnectionRefusedError) as caught:
-            Tcp.create_client(("none.example", port), timeout=10)
-        assert caught.value.errno == errno.ECONNREFUSED
-        with pytest.raises(ConnectionRefusedError):
-            Tcp.create_client(("127.0.0.1", port))
-        assert open_fds() == before
+        with refusing_on_both_loopbacks() as port:
+            before = open_fds()
+            with pytest.raises(ConnectionRefusedError) as caught:
+                Tcp.create_client(("none.example", port), timeout=10)
+            assert caught.value.errno == errno.ECONNREFUSED
+            with pytest.raises(ConnectionRefusedError):
+                Tcp.create_client(("127.0.0.1", port))
+            assert open_fds() == before
 
     @pytest.mark.parametrize(
         ("kwargs", "error"),

@@ -7,6 +7,7 @@ nothing, or sets the wrong option, fails here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket as stdsocket
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import trio
+from _ports import retry_on_addr_in_use
 
 from trionet import socket as s
 
@@ -280,10 +282,20 @@ def test_ipv6_only_reads_back_as_ipv6_v6only(udp6: int) -> None:
     assert _getsockopt(udp6, stdsocket.IPPROTO_IPV6, stdsocket.IPV6_V6ONLY) == 0
 
 
-def test_ipv6_only_socket_leaves_the_ipv4_port_free(tcp6: int, tcp: int) -> None:
-    s.set_ipv6_only(tcp6, True)
-    s.bind(tcp6, ("::", 0))
-    s.bind(tcp, ("0.0.0.0", s.sock_name(tcp6).port))  # type: ignore[union-attr]
+def test_ipv6_only_socket_leaves_the_ipv4_port_free() -> None:
+    def bind_both() -> None:
+        # Another program may have the IPv4 port that the kernel gave the
+        # IPv6 socket: then both are tried again on a fresh port.
+        with contextlib.ExitStack() as stack:
+            tcp6 = s.socket(s.AF_INET6, s.SOCK_STREAM)
+            stack.callback(s.close, tcp6)
+            tcp = s.socket(s.AF_INET, s.SOCK_STREAM)
+            stack.callback(s.close, tcp)
+            s.set_ipv6_only(tcp6, True)
+            s.bind(tcp6, ("::", 0))
+            s.bind(tcp, ("0.0.0.0", s.sock_name(tcp6).port))  # type: ignore[union-attr]
+
+    retry_on_addr_in_use(bind_both)
 
 
 @pytest.mark.parametrize("kind", [s.SOCK_STREAM, s.SOCK_DGRAM])

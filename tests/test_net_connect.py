@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import trio
 from _net_helpers import names, record, serving
+from _ports import refusing_port
 from trio.testing import MockClock
 
 import trionet
@@ -74,16 +75,15 @@ async def test_failed_lookup_is_reported_by_the_event_and_raised(autojump_clock:
 async def test_refused_connection_emits_error_and_close_and_raises(
     autojump_clock: MockClock,
 ) -> None:
-    async with serving() as served:
-        port = served.port
     log: list[Any] = []
-    with pytest.raises(ConnectionRefusedError):
-        async with net.connect(port, "127.0.0.1", on_connect=lambda: log.append("never")):
-            pass
-    async with net.Socket() as sock:
-        record(sock, log)
+    with refusing_port() as port:
         with pytest.raises(ConnectionRefusedError):
-            await sock.connect(port, "127.0.0.1")
+            async with net.connect(port, "127.0.0.1", on_connect=lambda: log.append("never")):
+                pass
+        async with net.Socket() as sock:
+            record(sock, log)
+            with pytest.raises(ConnectionRefusedError):
+                await sock.connect(port, "127.0.0.1")
     assert names(log) == ["error", "close"]
     assert log[1] == ("close", True)
 

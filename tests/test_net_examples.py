@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 import trio
 import trio.testing
+from _ports import refusing_port
 from test_examples import EXAMPLES, _run
 
 # The multi-task examples (net_subs_*) are tested in test_net_subs.py.
@@ -119,7 +120,10 @@ async def test_address_in_use_is_retried_every_second(
 
 
 async def test_connect_error_reaches_listener_and_caller() -> None:
-    seen = await _load("net_connect_error").main()
+    # A held port, not the example's default (a server's port just after
+    # it closed, which another program could take in between).
+    with refusing_port() as port:
+        seen = await _load("net_connect_error").main(port)
     assert "'error' ConnectionRefusedError" in seen
     assert "'close' had_error=True" in seen
     assert seen.index("'error' ConnectionRefusedError") < seen.index("'close' had_error=True")

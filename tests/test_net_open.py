@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 from _net_helpers import serving, until
+from _ports import refusing_port
 from _tls_pair import client_tls, server_tls
 
 import trionet
@@ -123,10 +124,8 @@ async def test_open_stream_over_a_unix_socket(tmp_path: Path) -> None:
         server.unref()  # its connection, never read, need not see our FIN (SPEC 8.12)
 
 
-async def test_open_stream_refused(trio_listener: trio.SocketListener) -> None:
-    port = _port(trio_listener)
-    await trio_listener.aclose()
-    with pytest.raises(ConnectionRefusedError):
+async def test_open_stream_refused() -> None:
+    with refusing_port() as port, pytest.raises(ConnectionRefusedError):
         await net.open_stream(port, "127.0.0.1")
 
 
@@ -323,12 +322,10 @@ async def test_open_socket_checks_its_nursery() -> None:
 
 
 async def test_open_socket_refused_raises_and_leaves_the_nursery_alone() -> None:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = int(listeners[0].socket.getsockname()[1])
-    await listeners[0].aclose()
-    async with trio.open_nursery() as pool:
-        with pytest.raises(ConnectionRefusedError):
-            await net.open_socket(port, "127.0.0.1", nursery=pool)
+    with refusing_port() as port:
+        async with trio.open_nursery() as pool:
+            with pytest.raises(ConnectionRefusedError):
+                await net.open_socket(port, "127.0.0.1", nursery=pool)
 
 
 async def test_open_socket_cancelled_nursery_destroys_it() -> None:

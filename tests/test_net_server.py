@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import trio
 from _net_helpers import serving, until
+from _ports import aretry_on_addr_in_use, hold_port
 from trio.testing import MockClock
 
 from trionet import net
@@ -64,13 +65,19 @@ async def test_default_host_is_dual_stack_and_ipv6_only_is_not(autojump_clock: M
         assert await _roundtrip(port, "127.0.0.1") == b"ping"
         assert await _roundtrip(port, "::1") == b"ping"
         server.close()
-    async with net.create_server(_echo) as server:
-        await server.listen(0, "::", ipv6_only=True)
-        port = server.port()
-        assert port is not None
-        with pytest.raises(ConnectionRefusedError):
-            await _roundtrip(port, "127.0.0.1")
-        server.close()
+
+    async def refused_on_ipv4_beside_ipv6_only() -> None:
+        async with net.create_server(_echo) as server:
+            await server.listen(0, "::", ipv6_only=True)
+            port = server.port()
+            assert port is not None
+            # 127.0.0.1 at that port is free: hold it so nobody else listens
+            # there (someone who has it already makes this attempt retry).
+            with hold_port(port), pytest.raises(ConnectionRefusedError):
+                await _roundtrip(port, "127.0.0.1")
+            server.close()
+
+    await aretry_on_addr_in_use(refused_on_ipv4_beside_ipv6_only)
 
 
 async def test_unix_path_with_permissions_is_unlinked_on_close(

@@ -8,6 +8,7 @@ never arrive (a full listen queue, a peer that never reads).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
@@ -20,6 +21,12 @@ import pytest
 import trio
 import trio.testing
 from _fds import Fds, Owned, is_open, open_fds
+from _ports import (
+    aretry_on_addr_in_use,
+    hold_port,
+    refusing_on_both_loopbacks,
+    retry_on_addr_in_use,
+)
 
 import trionet
 from trionet import socket as s
@@ -284,12 +291,17 @@ class TestCreateClient:
 
     async def test_local_addr_with_a_fixed_port(self, owned: Owned) -> None:
         server = owned(Tcp.create_server(LOOPBACK))
-        # Reserve a free port, then give it back for the client to bind.
-        reserved = Tcp.create_server(("127.0.0.3", 0))
-        local = reserved.sock_name()
-        reserved.close()
-        client = owned(await Tcp.create_client(server.sock_name(), local_addr=local))
-        assert client.sock_name() == local
+
+        async def connect_from_a_fixed_port() -> tuple[Tcp, trionet.SockAddr]:
+            # Reserve a free port, then give it back for the client to bind;
+            # if someone takes it in between, the bind's EADDRINUSE retries.
+            reserved = Tcp.create_server(("127.0.0.3", 0))
+            local = reserved.sock_name()
+            reserved.close()
+            return await Tcp.create_client(server.sock_name(), local_addr=local), local
+
+        client, local = await aretry_on_addr_in_use(connect_from_a_fixed_port)
+        assert owned(client).sock_name() == local
 
     async def test_local_addr_of_another_family_is_a_value_error(self) -> None:
         before = open_fds()
@@ -305,31 +317,38 @@ class TestCreateClient:
         assert client.get_state() == trionet.TcpState.ESTABLISHED
 
     async def test_each_resolved_address_is_tried_in_turn(self, owned: Owned) -> None:
-        server = owned(Tcp.create_server(LOOPBACK))
-        port = port_of(server)
-        # Nothing listens on ::1 at that port: the first address refuses.
-        with pytest.raises(ConnectionRefusedError):
-            owned(await Tcp.create_client(("::1", port)))
-        trio.socket.set_custom_hostname_resolver(FixedResolver("two.example", ["::1", "127.0.0.1"]))
-        client = owned(await Tcp.create_client(("two.example", port), timeout=10))
-        assert client.peer_name() == server.sock_name()
-        assert client.sock_name().domain == trionet.AF_INET
+        with contextlib.ExitStack() as held:
 
-    async def test_when_every_address_refuses_the_error_is_raised(self, fds: Fds) -> None:
-        # A bound socket that does not listen holds the port and refuses.
-        bound = fds.socket(s.AF_INET, s.SOCK_STREAM)
-        s.bind(bound, LOOPBACK)
-        port = s.sock_name(bound).port  # type: ignore[union-attr]
-        trio.socket.set_custom_hostname_resolver(
-            FixedResolver("none.example", ["127.0.0.1", "::1"])
-        )
-        with pytest.raises(ConnectionRefusedError):
-            await Tcp.create_client(("none.example", port), timeout=10)
-        # The first call also opened the run's readiness layer; the second opens nothing.
-        before = open_fds()
-        with pytest.raises(ConnectionRefusedError):
-            await Tcp.create_client(("none.example", port), timeout=10)
-        assert open_fds() == before
+            def listen_refusing_on_ipv6() -> Tcp:
+                server = owned(Tcp.create_server(LOOPBACK))
+                # A bound socket holds ::1 at that port: the first address refuses.
+                held.enter_context(hold_port(port_of(server), stdsocket.AF_INET6))
+                return server
+
+            server = retry_on_addr_in_use(listen_refusing_on_ipv6)
+            port = port_of(server)
+            with pytest.raises(ConnectionRefusedError):
+                owned(await Tcp.create_client(("::1", port)))
+            trio.socket.set_custom_hostname_resolver(
+                FixedResolver("two.example", ["::1", "127.0.0.1"])
+            )
+            client = owned(await Tcp.create_client(("two.example", port), timeout=10))
+            assert client.peer_name() == server.sock_name()
+            assert client.sock_name().domain == trionet.AF_INET
+
+    async def test_when_every_address_refuses_the_error_is_raised(self) -> None:
+        # Bound sockets that do not listen hold the port on both and refuse.
+        with refusing_on_both_loopbacks() as port:
+            trio.socket.set_custom_hostname_resolver(
+                FixedResolver("none.example", ["127.0.0.1", "::1"])
+            )
+            with pytest.raises(ConnectionRefusedError):
+                await Tcp.create_client(("none.example", port), timeout=10)
+            # The first call also opened the run's readiness layer; the second opens nothing.
+            before = open_fds()
+            with pytest.raises(ConnectionRefusedError):
+                await Tcp.create_client(("none.example", port), timeout=10)
+            assert open_fds() == before
 
     async def test_refused_connection_raises_and_leaks_nothing(self, fds: Fds) -> None:
         bound = fds.socket(s.AF_INET, s.SOCK_STREAM)
