@@ -1,6 +1,6 @@
 """trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
 
-Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net,tls}]``
+Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net,tls,ref}] [--tls]``
 (or ``nox -s bench``).
 
 Rows:
@@ -40,6 +40,11 @@ rate (``subs=2`` against ``subs=0``), and ``trionet bench`` (the CLI) beside
 the C load generator against ``trionet serve``. The full run ends with the
 net rows, then these.
 
+``--only ref`` runs the rows of ``reference_rows.py``: the await path's
+reference table (fd level, ``Tcp``, net pull, net flowing, the two shared
+reference servers, raw trio), pinned to one CPU and unpinned; with
+``--tls`` the TLS rows (net over TLS beside ``trio.SSLStream``) follow.
+
 Every implementation runs the same workload in its own process, in rounds
 that interleave the implementations; each figure is the median over rounds.
 Ratios are to raw trio (``trio.serve_tcp`` / ``SocketStream``). Without gcc
@@ -62,6 +67,7 @@ from pathlib import Path
 
 from more_rows import MoreRows
 from procs import HERE, Server, build, load, pinned, result
+from reference_rows import ReferenceRows
 
 KINDS = ("trionet", "trionet-tcp", "trio", "asyncio")
 COMPAT_KINDS = ("compat", "compat-tcp", "stdlib")
@@ -237,6 +243,13 @@ class Bench:
         more.run_subs()
         more.run_cli()
 
+    def run_reference(self) -> None:
+        """The reference table's rows; with ``--tls``, the TLS rows after them."""
+        ReferenceRows(self.args, self.loadgen, self.loadgen_name).run()
+        if self.args.tls:
+            self._header()
+            MoreRows(self.args, (self.server_cpu, self.load_cpu), self._loadgen).run_tls()
+
     def _targets(self) -> None:
         """Whether net meets its targets, each a least ratio to raw trio."""
         print("\nnet targets (ratio to trio; for memory trio / net):")
@@ -315,10 +328,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
         "--only",
-        choices=["compat", "net", "tls"],
+        choices=["compat", "net", "tls", "ref"],
         help="compat: only the sync API beside the stdlib; net: only the trionet.net rows;"
-        " tls: only the TLS, multi-task server and trionet bench rows",
+        " tls: only the TLS, multi-task server and trionet bench rows;"
+        " ref: the reference table (pinned and unpinned, the reference servers)",
     )
+    parser.add_argument("--tls", action="store_true", help="with --only ref: the TLS rows too")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.messages, args.stream_mib, args.connects = 1, 500, 128, 1000
@@ -329,10 +344,13 @@ def main() -> None:
         bench.run_net()
     elif args.only == "tls":
         bench.run_more()
+    elif args.only == "ref":
+        bench.run_reference()
     else:
         bench.run()
         Bench(args).run_net()
         Bench(args).run_more()
+        Bench(args).run_reference()
 
 
 if __name__ == "__main__":

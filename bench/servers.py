@@ -3,7 +3,8 @@
 Usage: ``python bench/servers.py KIND PORT`` with KIND one of ``trionet``
 (the fd level), ``trionet-tcp`` (``Tcp.serve``), ``trionet-handoff`` (the
 root accepts, two worker tasks serve), ``net`` (``trionet.net``: a
-``'data'`` listener that writes each chunk back), ``net-pipe`` (the same
+``'data'`` listener that writes each chunk back), ``net-pull``
+(``async for`` + ``send_all`` on a ``net.Socket``), ``net-pipe`` (the same
 with Node's ``pipe()`` backpressure: pause when ``write()`` returns
 ``False``, resume on ``'drain'``), ``trio``, ``asyncio``, and the
 thread-per-connection servers ``compat`` (``trionet.compat.socket``) and
@@ -149,6 +150,27 @@ async def net_server(
         await server.wait_closed()
 
 
+async def net_pull_server(port: int) -> None:
+    """What trio protocol libraries do over a net socket: ``async for`` + ``send_all``."""
+    async with trio.open_nursery() as nursery:
+
+        async def echo(sock: net.Socket) -> None:
+            try:
+                async for chunk in sock:
+                    await sock.send_all(chunk)
+            except (OSError, trio.BrokenResourceError):
+                return
+
+        def on_connection(sock: net.Socket) -> None:
+            sock.on("error", lambda _exc: None)
+            nursery.start_soon(echo, sock)
+
+        async with net.create_server(on_connection) as server:
+            await server.listen(port, "127.0.0.1", backlog=1024)
+            print("READY", server.port(), flush=True)
+            await server.wait_closed()
+
+
 async def _trio_echo(stream: trio.abc.Stream) -> None:
     try:
         async for data in stream:
@@ -256,6 +278,8 @@ def main() -> None:
         trio.run(handoff_server, port)
     elif kind == "net":
         trio.run(net_server, port)
+    elif kind == "net-pull":
+        trio.run(net_pull_server, port)
     elif kind == "net-pipe":
         trio.run(net_server, port, True)
     elif kind == "net-subs2":
