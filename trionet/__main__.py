@@ -20,6 +20,7 @@ from ._cli_bench import Load, Report, bench, plain_progress
 from ._cli_connect import connect
 from ._cli_serve import serve
 from ._demo import demo
+from ._listen_fds import listen_fds
 from ._tls_options import TlsOptions, client_context, server_context
 
 __all__ = ["main"]
@@ -43,14 +44,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         trio.run(demo, print)
     elif args.command == "serve":
         tls = _server_tls(parser, args)
+        fds = listen_fds() if args.systemd else []
+        if args.systemd and not fds:
+            parser.error("--systemd: no sockets were passed (LISTEN_FDS unset, or for another pid)")
         trio.run(
             lambda: serve(
                 host=args.host,
                 port=args.port,
                 unix=args.unix,
+                fds=fds,
                 mode=args.mode,
                 tls=tls,
                 subs=args.subs,
+                proxy_protocol=args.proxy_protocol,
             )
         )
     elif args.command == "connect":

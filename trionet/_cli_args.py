@@ -54,6 +54,12 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--port", type=_port, default=0, help="TCP port (default: any free one)")
     where.add_argument("--unix", metavar="PATH", help="listen on a Unix-domain socket")
+    where.add_argument(
+        "--systemd", action="store_true", help="serve the sockets systemd passed (LISTEN_FDS)"
+    )
+    serve.add_argument(
+        "--proxy-protocol", action="store_true", help="read a PROXY v1/v2 header first (HAProxy)"
+    )
     serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS")
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     serve.add_argument("--mode", choices=("echo", "discard", "print"), default="echo")

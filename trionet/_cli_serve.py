@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -45,28 +46,48 @@ async def serve(
     mode: str,
     tls: object = None,
     subs: int = 0,
+    fds: Sequence[int] = (),
+    proxy_protocol: bool = False,
 ) -> None:
     """Listen until SIGINT or SIGTERM, then close cleanly.
 
     Prints the address it listens on as its first line, so a script can
-    start it with ``--port 0`` and read the port.
+    start it with ``--port 0`` and read the port. With ``fds`` (``--systemd``)
+    it serves each of those listening sockets instead, one server each.
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"proxy_protocol": proxy_protocol}
     if tls is not None:
         options["tls"] = tls
     if subs:
         options["subs"] = subs
     async with open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            server = net.create_server(_handler(mode), **options)
-            async with server:
-                if unix is not None:
-                    await server.listen(path=unix)
-                else:
-                    await server.listen(port, host)
-                print(f"listening on {_where(server)}", flush=True)
-                nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)
-                await server.wait_closed()
+            nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)
+            if not fds:
+                await _serve_one(_handler(mode), options, host, port, unix, None)
+            async with open_nursery() as servers:
+                for fd in fds:
+                    servers.start_soon(_serve_one, _handler(mode), options, None, 0, None, fd)
+            nursery.cancel_scope.cancel()
+
+
+async def _serve_one(
+    handler: Any,
+    options: dict[str, Any],
+    host: str | None,
+    port: int,
+    unix: str | None,
+    fd: int | None,
+) -> None:
+    async with net.create_server(handler, **options) as server:
+        if fd is not None:
+            await server.listen(fd=fd)
+        elif unix is not None:
+            await server.listen(path=unix)
+        else:
+            await server.listen(port, host)
+        print(f"listening on {_where(server)}", flush=True)
+        await server.wait_closed()
 
 
 async def _stop_on_signal(signals: Any, scope: trio.CancelScope) -> None:

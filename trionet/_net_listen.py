@@ -82,10 +82,14 @@ def has_ipv6() -> bool:
     return True
 
 
-def tcp_listener(family: int, address: tuple[str, int], backlog: int, ipv6_only: bool) -> int:
+def tcp_listener(
+    family: int, address: tuple[str, int], backlog: int, ipv6_only: bool, reuse_port: bool = False
+) -> int:
     fd = fdb.socket(family, SOCK_STREAM)
     try:
         fdo.set_reuse_addr(fd, True)
+        if reuse_port:
+            fdo.set_reuse_port(fd, True)
         if family == AF_INET6:
             fdo.set_ipv6_only(fd, ipv6_only)
         fdb.bind(fd, address)

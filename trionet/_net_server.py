@@ -19,6 +19,7 @@ With ``subs=N`` the server is the master of a multi-task group: see
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -48,6 +49,7 @@ from ._net_socket import Socket
 from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
 from ._net_tls import server_certificates, server_setup
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
+from ._timeout import check_timeout
 from ._types import TlsConfig
 
 if TYPE_CHECKING:
@@ -97,6 +99,9 @@ class Server(ServerState):
             ``remote_port`` and ``remote_family`` are then the client's. A
             connection without a valid header within 10 s is logged on the
             ``trionet.net`` logger and closed (see ``docs/deploy.md``).
+        reuse_port: Set ``SO_REUSEPORT`` on a TCP listening socket, so
+            servers in several processes can ``listen()`` on the same port
+            and the kernel balances connections between them.
 
     Raises:
         TypeError: an argument has the wrong type (``sub_main`` neither
@@ -116,6 +121,7 @@ class Server(ServerState):
         "_path",
         "_pause_on_connect",
         "_proxy",
+        "_reuse_port",
         "_sni",
         "_tls",
     )
@@ -133,6 +139,7 @@ class Server(ServerState):
         subs: int = 0,
         sub_main: Callable[[Server], object] | str | None = None,
         proxy_protocol: bool = False,
+        reuse_port: bool = False,
     ) -> None:
         group_name = check_group(group)
         super().__init__(max_connections, (group_name, "master"))
@@ -140,6 +147,7 @@ class Server(ServerState):
         self._pause_on_connect = check_bool("pause_on_connect", pause_on_connect)
         self._high_water_mark = check_int("high_water_mark", high_water_mark, 0, 2**62)
         self._proxy = check_bool("proxy_protocol", proxy_protocol)
+        self._reuse_port = check_bool("reuse_port", reuse_port)
         check_int("subs", subs, 0, 1024)
         checked_sub_main = check_sub_main(sub_main)
         self._sni = server_certificates(tls)
@@ -278,7 +286,9 @@ class Server(ServerState):
                 listener = unix_listener(unix_path, backlog, readable_all, writable_all)
             else:
                 family, address = await local_address(host, port)
-                listener = tcp_listener(family, (address, port), backlog, ipv6_only)
+                listener = tcp_listener(
+                    family, (address, port), backlog, ipv6_only, self._reuse_port
+                )
         except OSError as exc:
             self._path = None
             await self._emit("error", (exc,))
@@ -324,6 +334,36 @@ class Server(ServerState):
                 os.unlink(self._path)
             self._path = None
         return self
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop gracefully: stop accepting, let connections finish, then cut what is left.
+
+        ``close()`` at once (unless closed already), then wait up to
+        ``timeout`` seconds for every connection (on a master: in every
+        sub-server) to end by itself; when time runs out, destroy those
+        still open. Returns once ``'close'`` has been emitted. ``None``
+        waits as long as it takes, like ``close()`` then ``wait_closed()``.
+        Cancelling the caller stops the wait only.
+
+        No Node equivalent: ``server.close()`` then a timer that destroys
+        the remaining sockets, as Node users write it by hand.
+
+        Raises:
+            RuntimeError: a sub-server (it stops with its master).
+        """
+        timeout = check_timeout(timeout)
+        if self._index:
+            raise RuntimeError("a sub-server closes with its master: shut the master down")
+        if self._listener is not None:
+            self.close()
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await self.wait_closed()
+            return
+        for sock in list(self._connections):
+            sock.destroy()
+        if self._group is not None:
+            self._group.stop(leaving=True, destroy=True)
+        await self.wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until ``'close'`` has been emitted (at once if it never listened)."""
@@ -508,6 +548,7 @@ def create_server(
     subs: int = 0,
     sub_main: Callable[[Server], object] | str | None = None,
     proxy_protocol: bool = False,
+    reuse_port: bool = False,
 ) -> Server:
     """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 
@@ -524,4 +565,5 @@ def create_server(
         subs=subs,
         sub_main=sub_main,
         proxy_protocol=proxy_protocol,
+        reuse_port=reuse_port,
     )
