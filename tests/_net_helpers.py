@@ -82,7 +82,8 @@ async def serving(
             server.on("connection", listener)
         await server.listen(0, host)
         yield served
-        # A connection nobody reads never sees its peer's FIN (SPEC 8.12): an
+        # A connection nobody reads sees its peer's FIN but does not end its
+        # own side (SPEC rule 29), so it would stay half-open: an
         # unref'd server destroys its connections when its block ends.
         server.unref()
 

@@ -232,7 +232,9 @@ async def test_a_write_the_kernel_takes_in_part_is_flushed_by_the_writer(
             (sock.fileno(), trionet.socket.set_recv_buffer_size),
         ):
             setter(fd, 32768)
-        message = bytes(range(256)) * 400  # more than the two small buffers hold
+        # More than the two small buffers hold, and the chunk the client reads
+        # ahead (SPEC rule 12) before it pulls.
+        message = bytes(range(256)) * 1200
         peer.write(message)
         finished = trio.Event()
         peer.end(callback=finished.set)

@@ -36,10 +36,6 @@ async def test_socket_pair_passes_trio_check_half_closeable_stream(tls: bool) ->
         await trio.testing.check_half_closeable_stream(maker, None)
 
 
-@pytest.mark.xfail(
-    reason="SPEC rule 29 (a pulled socket never ends its own side) comes with issue 16;"
-    " once it is on main this passes, and the allow_half_open=True above can go",
-)
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_default_socket_pair_passes_trio_check_half_closeable_stream(tls: bool) -> None:
     async with _makers(tls, allow_half_open=False) as maker:

@@ -24,7 +24,8 @@ rules are in one place:
 1. ``_eof``: the peer's FIN was read; ``_ended``: ``end()`` was called;
    ``_finished``: our FIN went out after the queue was flushed.
 2. ``_eof and _finished`` destroys the socket (Node's "both sides done").
-   Without ``allow_half_open``, ``_eof`` calls ``end()``.
+   Without ``allow_half_open``, ``_eof`` on a flowing socket calls
+   ``end()``; a pulled (or unread) socket never does (SPEC rule 29).
 3. ``_destroy(error)`` is the only way down: it closes the transport, which
    wakes every task waiting on it with ``trio.ClosedResourceError``, and
    kicks a parked reader. The main task then emits the events.
@@ -108,6 +109,7 @@ class SocketCore(Events[SocketListen]):
         "_onread",
         "_peer_host",
         "_plain_listeners",
+        "_pulled",
         "_queue",
         "_read_left",
         "_read_size",
@@ -154,6 +156,7 @@ class SocketCore(Events[SocketListen]):
         self._wake: trio.Event | None = None
         self._stash: bytes | None = None
         self._in_read = self._receiving = False
+        self._pulled = False  # receive_some was called: no reading ahead (_net_read rule 7)
         self._read_size = 0  # what the reader's next read asks: set as it starts (_net_read)
         self._reader: trio.lowlevel.Task | None = None
         # What a listener run by the read hook left for the reader (_net_read rule 3).

@@ -12,7 +12,8 @@ Reading is push (the socket *flows*, and the reader task emits
 ``'data'``) or pull (``receive_some``, in ``trionet._net_stream``). A
 socket starts neither: the first ``'data'`` listener, an ``onread``
 handler or ``resume()`` makes it flow (SPEC 8.12); ``pause()`` stops
-reading from the kernel.
+reading from the kernel. Meanwhile its reader reads one chunk ahead, to see
+the peer's FIN as Node does (``trionet._net_read`` rule 7).
 """
 
 from __future__ import annotations

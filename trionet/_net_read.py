@@ -43,6 +43,30 @@ stays asleep. The rules:
 6. TLS sockets are not read inline: decrypting may have to send (a key
    update) and wait, which only a task can.
 
+**Reading ahead** (SPEC rule 12). A socket nobody reads yet (no ``'data'``
+listener, no ``onread``, never paused, resumed or pulled) is not idle in
+Node: its stream reads into its buffer, so it sees the peer's FIN and
+emits ``'end'``. Node's goodbye server, ``createServer((s) =>
+s.end('goodbye\n'))``, closes each connection that way.
+
+7. Such a socket's reader reads one chunk ahead, into the stash: the
+   chunk waits there for a ``'data'`` listener or a pull, and no more is
+   read until then (the peer feels backpressure). An end of the stream
+   read ahead with nothing unread is the FIN seen: ``'end'``, and a socket
+   whose side has ended closes. A read ahead is not read inline (it keeps
+   what it reads), and a pull interrupts it (``ReadInterrupted``) and
+   reads itself, so pulling costs the reader nothing from then on. A
+   connection error met reading ahead destroys the socket as any other
+   (``'error'`` listeners get it, ``'close'`` follows) but counts as
+   reported: nobody asked for that read, so the error is raised by the
+   next ``send_all`` or ``receive_some`` (``BrokenResourceError``, as trio
+   has it), not out of the block while the user's code sends.
+8. Only a flowing socket ends its own side on the FIN without
+   ``allow_half_open``, as in Node. A socket read by pulling follows
+   trio's ``HalfCloseableStream`` (SPEC rule 29), and one never read does
+   not end its side by itself either: it has said nothing it could
+   finish.
+
 Inline reading takes a server's 64-byte ping-pong from 13.4 to 8.3 µs of
 CPU time per round trip (``docs/benchmarks.md``).
 """
@@ -57,7 +81,7 @@ import trio
 from trio.lowlevel import Task
 
 from ._emitter import Listener
-from ._net_core import SocketCore
+from ._net_core import OPEN, SocketCore
 from ._net_transport import FdTransport, ReadInterrupted
 
 __all__ = ["SocketReader"]
@@ -92,7 +116,12 @@ class SocketReader(SocketCore):
             transport.hook_reads(self)
         try:
             while not self._destroyed:
-                if not self._flowing or self._receiving or (self._eof and self._stash is None):
+                ahead = self._reads_ahead()
+                if (
+                    not (self._flowing or ahead)
+                    or self._receiving
+                    or (self._eof and self._stash is None)
+                ):
                     await self._park()
                     continue
                 stash = self._stash
@@ -101,7 +130,7 @@ class SocketReader(SocketCore):
                     await self._deliver(stash)
                     continue
                 pending: bytes | memoryview | None = None
-                while self._flowing and not self._destroyed:
+                while (self._flowing or ahead) and not self._destroyed:
                     transport = self._transport
                     assert transport is not None
                     self._in_read = True
@@ -123,12 +152,18 @@ class SocketReader(SocketCore):
                             raise
                         break  # destroyed: the outer loop ends too
                     except OSError as exc:
-                        self._destroy(exc)
+                        # Met reading ahead, it is the next call's to raise
+                        # (rule 7), not the block's.
+                        self._destroy(exc, reported=ahead and not self._flowing)
                         break
                     finally:
                         self._read_ended()
+                    ahead = False  # one chunk ahead at most (rule 7)
                     if not self._flowing:
-                        pending = data  # paused while the read returned: keep it for later
+                        if not data and self._flowing is None and not self._pulled:
+                            await self._got_eof(flowing=False)  # rule 7: seen, as Node sees it
+                            break
+                        pending = data  # paused, or read ahead: kept for later
                         break
                     await self._deliver(data)
                     if not data:
@@ -153,7 +188,12 @@ class SocketReader(SocketCore):
         ``task`` is this socket's reader waiting in its flowing read (see
         the module docstring).
         """
-        if task is not self._reader or not self._in_read or self._onread is not None:
+        if (
+            task is not self._reader
+            or not self._in_read
+            or not self._flowing  # a read ahead (rule 7) keeps what it reads
+            or self._onread is not None
+        ):
             return False
         events = self._events
         entries = events.get("data") if events is not None else None
@@ -246,7 +286,7 @@ class SocketReader(SocketCore):
         chunk kept while paused, which is copied into the buffer first.
         """
         if not data:
-            await self._got_eof()
+            await self._got_eof(flowing=True)
             return
         self._bytes_read += len(data)
         self._touch()
@@ -265,7 +305,20 @@ class SocketReader(SocketCore):
         if chunk:
             await self._emit("data", (chunk,))
 
-    async def _got_eof(self) -> None:
+    def _reads_ahead(self) -> bool:
+        """Whether the reader reads one chunk ahead for a socket nobody reads yet (rule 7)."""
+        return (
+            self._flowing is None
+            and not self._pulled
+            and self._stash is None
+            and not self._eof
+            and self._status == OPEN
+        )
+
+    async def _got_eof(self, *, flowing: bool) -> None:
+        """The peer's FIN is read: ``'end'``; a flowing socket may end its side (rule 8)."""
+        if self._eof:
+            return
         self._eof = True
         decoder = self._decoder
         if decoder is not None:
@@ -273,7 +326,7 @@ class SocketReader(SocketCore):
             if rest:
                 await self._emit("data", (rest,))
         await self._emit("end", ())
-        if not self._allow_half_open:
+        if flowing and not self._allow_half_open:
             self._end()
         self._close_if_done()
 

@@ -6,8 +6,8 @@ same fd while the socket runs. The socket's tasks only ever look up
 
 1. the queue is flushed (plaintext written before the upgrade goes out as
    plaintext), and ``send_all`` is kept out meanwhile (``_sending``);
-2. the reader is out of its read: the socket stops flowing for the
-   upgrade, a read waiting for the peer is interrupted
+2. the reader is out of its read: the socket stops flowing (or reading
+   ahead) for the upgrade, a read waiting for the peer is interrupted
    (``ReadInterrupted``: nothing was read) and awaited; a chunk it took as
    it stopped is already the peer's handshake, so the TLS layer gets it;
 3. the fd's read hook is removed (TLS is not read inline, ``_net_read``
@@ -78,7 +78,9 @@ class SocketSecure(SocketFlow):
         if self._sending or self._receiving:
             raise trio.BusyResourceError("start_tls: another task is using this socket")
         flowing = self._flowing
-        self._sending = True
+        # Both directions are ours until the handshake is done; the reader
+        # parks, also one that would read ahead (_net_read rule 7).
+        self._sending = self._receiving = True
         try:
             await self._wait_idle()
             plain = await self._stop_reading()
@@ -96,7 +98,7 @@ class SocketSecure(SocketFlow):
                 self._destroy()
                 raise
         finally:
-            self._sending = False
+            self._sending = self._receiving = False
             if not self._destroyed:
                 self._flowing = flowing
                 self._kick()

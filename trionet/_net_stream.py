@@ -28,6 +28,13 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
     __slots__ = ()
 
     def _broken(self) -> trio.BrokenResourceError:
+        """The error to raise to a caller for the connection's failure.
+
+        Raising it reports the failure (``_net_core`` rule 4), also when
+        another task met it first (the reader, reading ahead): the block
+        does not raise it a second time.
+        """
+        self._error_reported = True
         error = trio.BrokenResourceError(f"the connection failed: {self._error!r}")
         error.__cause__ = self._error
         return error
@@ -135,8 +142,9 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Pull the next chunk (at most ``max_bytes``); ``b""`` after the peer's FIN.
 
-        Receiving the FIN emits ``'end'`` and, without ``allow_half_open``,
-        ends our side too.
+        Receiving the FIN emits ``'end'``, and our side stays open whatever
+        ``allow_half_open`` says, as trio's ``HalfCloseableStream``
+        promises (SPEC rule 29): ``send_all`` and ``send_eof`` still work.
 
         Raises:
             trio.BusyResourceError: the socket flows (has a ``'data'``
@@ -162,13 +170,15 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
         if self._status != OPEN:
             raise RuntimeError("the socket is not connected")
         self._receiving = True
+        self._pulled = True
         try:
-            while self._in_read:  # a flowing read that pause() abandoned is unwinding
-                left = self._read_left = self._read_left or trio.Event()
-                await left.wait()
-            stash = self._stash
-            if stash is not None:
-                return await self._take_stash(stash, size)
+            if self._in_read:
+                await self._reader_out()
+                stash = self._stash
+                if stash is not None:
+                    return await self._take_stash(stash, size)
+                if self._eof:  # what the reader read ahead was the end
+                    return b""
             transport = self._transport
             assert transport is not None
             data = await transport.receive(size)
@@ -182,16 +192,30 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
                 self._kick()
         await trio.lowlevel.cancel_shielded_checkpoint()
         if not data:
-            await self._got_eof()
+            await self._got_eof(flowing=False)
             return b""
         self._bytes_read += len(data)
         self._touch()
         return data
 
+    async def _reader_out(self) -> None:
+        """Wait until the reader's read has unwound; interrupt it if it reads ahead.
+
+        A read ahead (``_net_read`` rule 7) is interrupted: from the first
+        pull on, the puller reads. A flowing read that ``pause()`` abandoned
+        is unwinding already.
+        """
+        transport = self._transport
+        if self._flowing is None and transport is not None:
+            transport.interrupt_read()
+        while self._in_read:
+            left = self._read_left = self._read_left or trio.Event()
+            await left.wait()
+
     async def _take_stash(self, stash: bytes, size: int) -> bytes:
         if not stash:
             self._stash = None
-            await self._got_eof()
+            await self._got_eof(flowing=False)
             return b""
         self._stash = stash[size:] or None
         chunk = stash[:size]
