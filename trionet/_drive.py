@@ -65,7 +65,7 @@ async def perform(call: Call[T]) -> T:
                     await trio.sleep(delay)
                 else:
                     # all_fds() each time: mports may change a listener's ports.
-                    await layer.wait_any(entry.all_fds(), want)
+                    await layer.wait_any(entry.all_fds(), want, entry)
                 try:
                     result = attempt(*args)
                 except RetryLater:

@@ -180,7 +180,7 @@ class FdTransport:
         _blocked(state, WRITE)
         await trio.lowlevel.checkpoint_if_cancelled()
         # The layer returns at once, with no checkpoint, when an edge already waits.
-        await current_layer().wait(self.fd, WRITE)
+        await current_layer().wait(self.fd, WRITE, self._entry)
         state.ready[WRITE] = True
         await trio.lowlevel.cancel_shielded_checkpoint()
 

@@ -51,6 +51,16 @@ and at most one waiting task:
    answer, and a peer on this CPU may have replied already), until a
    drain finds nothing for them or the budget says to yield.
 
+8. No close loses a wake-up, from any thread. A waiter names its *owner*
+   (the fd table's entry, whose ``closed`` is set before the close calls
+   ``release``), records itself in the fd's state, and only then looks at
+   ``owner.closed``: closed, it raises ``trio.ClosedResourceError`` instead
+   of sleeping. Otherwise the close comes later, and ``forget`` finds the
+   state (it was in the table before the look) and wakes the waiter. Without
+   the look the window was: ``forget`` found no state yet, the waiter then
+   registered the still-open fd, and the close took it out of the epoll
+   with no event, so the waiter slept forever.
+
 ``interrupt`` wakes the task waiting on an fd in one direction by
 raising an exception in it, consuming nothing (``net.Socket.pause()``).
 
@@ -84,7 +94,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, RaiseCancelT, RunVar, Task
 
-__all__ = ["READ", "WRITE", "FdState", "Layer", "current_layer", "release"]
+__all__ = ["READ", "WRITE", "FdState", "Layer", "Owner", "current_layer", "release"]
 
 READ: Final = 0
 WRITE: Final = 1
@@ -127,6 +137,14 @@ class _Waiter:
         for state, want in self.slots:
             if state.waiter[want] is self:
                 state.waiter[want] = None
+
+
+class Owner(Protocol):
+    """Who an fd belongs to: its ``closed`` is set before it is released (rule 8)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether a close of the fd has begun."""
 
 
 class ReadHook(Protocol):
@@ -184,19 +202,21 @@ class Layer:
         """
         return self._states.get(fd) or self._register(fd)
 
-    def wait(self, fd: int, want: int) -> Coroutine[object, None, None]:
+    def wait(self, fd: int, want: int, owner: Owner) -> Coroutine[object, None, None]:
         """Sleep until ``fd`` may be ready for ``want`` (``READ`` or ``WRITE``).
 
-        Returns at once, clearing the bit, if it is already set.
+        Returns at once, clearing the bit, if it is already set. ``owner``
+        is the fd's entry in the fd table: a close it has begun is never
+        slept through (rule 8).
 
         Raises:
             trio.BusyResourceError: another task waits on ``fd`` the same way.
             trio.ClosedResourceError: the fd was closed before or while waiting.
         """
-        return self.wait_any((fd,), want)
+        return self.wait_any((fd,), want, owner)
 
-    async def wait_any(self, fds: tuple[int, ...], want: int) -> None:
-        """Like ``wait``, for the first of several fds."""
+    async def wait_any(self, fds: tuple[int, ...], want: int, owner: Owner) -> None:
+        """Like ``wait``, for the first of several fds of one ``owner``."""
         states = [self._states.get(fd) or self._register(fd) for fd in fds]
         if _take_ready(states, want):
             return
@@ -217,6 +237,10 @@ class Layer:
                 raise trio.BusyResourceError(_busy_message(want))
             state.waiter[want] = waiter
             waiter.slots.append((state, want))
+        # Rule 8: recorded first, then the look; a close after it finds us.
+        if owner.closed:
+            waiter.detach()
+            raise trio.ClosedResourceError("the socket was closed while waiting on it")
         if self._leader is None:
             await self._lead(waiter)
         else:
