@@ -6,6 +6,8 @@ sub tasks import it by name, as a user's sub-server module would be.
 
 from __future__ import annotations
 
+import os
+
 from trionet import net
 
 NOT_CALLABLE = 42
@@ -28,3 +30,19 @@ async def attach_async(server: net.Server) -> None:
     assert found is server
     attach(found)
     await found.listen()
+
+
+def attach_pid(server: net.Server) -> None:
+    """For worker processes: each connection is told ``name pid``, then held open."""
+    _group, name = server.group_name
+
+    def tell(sock: net.Socket) -> None:
+        sock.write(f"{name} {os.getpid()}\n")
+        sock.resume()
+
+    server.on("connection", tell)
+
+
+def fail(server: net.Server) -> None:
+    """A sub_main that raises (in a worker: the master must raise it)."""
+    raise LookupError(f"sub_main of {server.group_name[1]} failed")

@@ -48,8 +48,10 @@ from ._net_server_state import ServerState
 from ._net_socket import Socket
 from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
 from ._net_tls import server_certificates, server_setup
+from ._net_workers import ProcessGroup, check_picklable
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
 from ._timeout import check_timeout
+from ._tls_options import TlsOptions
 from ._types import TlsConfig
 
 if TYPE_CHECKING:
@@ -99,6 +101,10 @@ class Server(ServerState):
             ``remote_port`` and ``remote_family`` are then the client's. A
             connection without a valid header within 10 s is logged on the
             ``trionet.net`` logger and closed (see ``docs/deploy.md``).
+        processes: With ``subs``: run the sub-servers in worker processes
+            (SPEC 10), fds handed over ``SCM_RIGHTS``; ``sub_main``,
+            ``connection_listener`` and ``tls`` must then be picklable (see
+            ``docs/deploy.md``).
         reuse_port: Set ``SO_REUSEPORT`` on a TCP listening socket, so
             servers in several processes can ``listen()`` on the same port
             and the kernel balances connections between them.
@@ -140,6 +146,7 @@ class Server(ServerState):
         sub_main: Callable[[Server], object] | str | None = None,
         proxy_protocol: bool = False,
         reuse_port: bool = False,
+        processes: bool = False,
     ) -> None:
         group_name = check_group(group)
         super().__init__(max_connections, (group_name, "master"))
@@ -152,7 +159,11 @@ class Server(ServerState):
         checked_sub_main = check_sub_main(sub_main)
         self._sni = server_certificates(tls)
         self._tls = None if self._sni is None else server_setup(self._sni)
-        if subs:
+        if subs and check_bool("processes", processes):
+            self._group = _process_group(
+                group_name, subs, checked_sub_main, connection_listener, tls, locals()
+            )
+        elif subs:
             options = {
                 "allow_half_open": allow_half_open,
                 "pause_on_connect": pause_on_connect,
@@ -181,7 +192,10 @@ class Server(ServerState):
         nursery = self._nursery = await manager.__aenter__()
         if self._group is not None and self._index == 0:
             try:
-                await nursery.start(run_subs, self._group)
+                if isinstance(self._group, ProcessGroup):
+                    await nursery.start(self._group.run)
+                else:
+                    await nursery.start(run_subs, self._group)
             except BaseException as exc:
                 await manager.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -394,7 +408,7 @@ class Server(ServerState):
     async def _serve_dispatched(self, inbox: Mailbox) -> None:
         """A sub-server's accept loop: serve its master's handoffs until told to stop."""
         group = self._group
-        assert group is not None
+        assert isinstance(group, Group)
         closed = self._close_event = trio.Event()
         stopped = trio.Event()
 
@@ -549,6 +563,7 @@ def create_server(
     sub_main: Callable[[Server], object] | str | None = None,
     proxy_protocol: bool = False,
     reuse_port: bool = False,
+    processes: bool = False,
 ) -> Server:
     """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 
@@ -566,4 +581,28 @@ def create_server(
         sub_main=sub_main,
         proxy_protocol=proxy_protocol,
         reuse_port=reuse_port,
+        processes=processes,
     )
+
+
+def _process_group(
+    name: str,
+    subs: int,
+    sub_main: Callable[..., object] | None,
+    listener: Callable[..., object] | None,
+    tls: object,
+    arguments: dict[str, object],
+) -> ProcessGroup:
+    """The worker processes' group; what they need must cross a process boundary."""
+    if tls is not None and not isinstance(tls, TlsOptions):
+        raise ValueError(
+            "tls with processes=True must be net.TlsOptions (an SSLContext cannot be pickled)"
+        )
+    options = {
+        key: arguments[key]
+        for key in ("allow_half_open", "pause_on_connect", "high_water_mark", "proxy_protocol")
+    }
+    options["tls"] = tls
+    check_picklable("sub_main", sub_main)
+    check_picklable("connection_listener", listener if sub_main is None else None)
+    return ProcessGroup(name, subs, sub_main, listener, options)

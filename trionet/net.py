@@ -28,6 +28,7 @@ from ._net_server import Server as Server
 from ._net_server import create_server as create_server
 from ._net_socket import Socket as Socket
 from ._net_subs import create_sub_server as create_sub_server
+from ._net_workers import WorkerDiedError as WorkerDiedError
 from ._tls_options import TlsOptions as TlsOptions
 from ._types import Lookup as Lookup
 from ._types import OnRead as OnRead

@@ -1,0 +1,138 @@
+"""``subs=N, processes=True`` (SPEC 10): worker processes, fds over SCM_RIGHTS, supervision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from trionet import net
+
+TESTS = Path(__file__).parent
+
+
+def _master(sock: net.Socket) -> None:
+    sock.write(f"master {os.getpid()}\n")
+    sock.resume()
+
+
+async def _ask(port: int) -> tuple[trio.SocketStream, str]:
+    """Connect and read the first line: who serves it, and its pid."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = await stream.receive_some()
+        assert chunk, got
+        got += chunk
+    return stream, got.decode().strip()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+async def test_connections_go_round_robin_to_the_master_and_each_worker() -> None:
+    async with net.create_server(
+        _master, subs=2, processes=True, sub_main="_subs_main:attach_pid"
+    ) as server:
+        await server.listen(0, "127.0.0.1")
+        port = server.address_info().port
+        held = [await _ask(port) for _ in range(6)]
+        names = [line.split()[0] for _, line in held]
+        pids = {line.split()[0]: int(line.split()[1]) for _, line in held}
+        assert names == ["master", "sub1", "sub2"] * 2
+        assert pids["master"] == os.getpid()
+        assert len(set(pids.values())) == 3  # three processes
+        # Counted over the group (each worker reports within 50 ms).
+        with trio.fail_after(5):
+            while server.get_connections() != 6:  # noqa: ASYNC110 - counts come from other processes
+                await trio.sleep(0.01)
+        for stream, _ in held:
+            await stream.aclose()
+        server.close()
+    assert not any(_alive(pid) for pid in pids.values() if pid != os.getpid())
+
+
+async def test_a_failing_sub_main_comes_out_of_the_master_bare() -> None:
+    with pytest.raises(LookupError, match="sub_main of sub1 failed"):
+        async with net.create_server(subs=1, processes=True, sub_main="_subs_main:fail"):
+            pass
+
+
+async def _kill_a_worker() -> None:
+    async with net.create_server(
+        _master, subs=2, processes=True, sub_main="_subs_main:attach_pid"
+    ) as server:
+        await server.listen(0, "127.0.0.1")
+        port = server.address_info().port
+        held = [await _ask(port) for _ in range(3)]
+        os.kill(int(held[2][1].split()[1]), signal.SIGKILL)
+        try:
+            await trio.sleep_forever()
+        finally:
+            for stream, _ in held:
+                stream.socket.close()  # cancelled here: aclose() would stop at its checkpoint
+
+
+async def test_a_worker_killed_takes_the_master_down_with_a_clear_error() -> None:
+    with pytest.raises(net.WorkerDiedError, match=r"worker sub2 \(pid \d+\).*killed by signal 9"):
+        await _kill_a_worker()
+
+
+MASTER = textwrap.dedent(
+    """
+    import os, sys, trio
+    from trionet import net
+
+    async def main():
+        attach = "_subs_main:attach_pid"
+        async with net.create_server(subs=2, processes=True, sub_main=attach) as server:
+            await server.listen(0, "127.0.0.1")
+            print(*server._group.pids, flush=True)
+            await trio.sleep_forever()
+
+    trio.run(main)
+    """
+)
+
+
+def test_a_master_killed_by_sigkill_leaves_no_worker_after_5_s() -> None:
+    master = subprocess.Popen(
+        [sys.executable, "-c", MASTER],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+    )
+    assert master.stdout is not None
+    workers = [int(pid) for pid in master.stdout.readline().split()]
+    assert len(workers) == 2
+    assert all(_alive(pid) for pid in workers)
+    master.kill()
+    master.wait(10)
+    master.stdout.close()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def test_what_cannot_reach_a_worker_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="sub_main must be picklable"):
+        net.create_server(subs=1, processes=True, sub_main=lambda server: None)
+    with pytest.raises(ValueError, match="connection_listener must be picklable"):
+        net.create_server(lambda sock: None, subs=1, processes=True)
+    with pytest.raises(ValueError, match="tls with processes=True"):
+        net.create_server(subs=1, processes=True, tls=ssl.create_default_context())
+    with pytest.raises(TypeError, match="processes"):
+        net.create_server(subs=1, processes="yes")  # type: ignore[arg-type]
