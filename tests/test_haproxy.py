@@ -24,16 +24,17 @@ from trionet.tcp import Tcp
 CLIENT = "127.0.0.5"
 
 
-def _free_port() -> int:
-    with stdsocket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def haproxy(tmp_path: Path, backend_port: int, option: str = "send-proxy-v2") -> Iterator[int]:
-    """Run HAProxy in the foreground in front of ``backend_port``; yield its port."""
-    port = _free_port()
+    """Run HAProxy in the foreground in front of ``backend_port``; yield its port.
+
+    HAProxy inherits its listener (``bind fd@N``), bound to port 0 here, so
+    no other program can take the port between choosing and binding it.
+    """
+    listener = stdsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = int(listener.getsockname()[1])
     config = tmp_path / "haproxy.cfg"
     config.write_text(
         f"""
@@ -45,17 +46,19 @@ defaults
     timeout client 30s
     timeout server 30s
 frontend front
-    bind 127.0.0.1:{port}
+    bind fd@{listener.fileno()}
     default_backend trionet
 backend trionet
     server s1 127.0.0.1:{backend_port} {option}
 """
     )
-    process = subprocess.Popen(
-        [_tool("haproxy"), "-db", "-f", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    with listener:
+        process = subprocess.Popen(
+            [_tool("haproxy"), "-db", "-f", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
+        )
     try:
         yield port
     finally:
@@ -65,25 +68,26 @@ backend trionet
 
 
 async def _ask(port: int, payload: bytes) -> tuple[bytes, int]:
-    """Connect from ``CLIENT`` (retrying while HAProxy starts), send, read to the end."""
-    for _ in range(200):
-        sock = trio.socket.socket()
-        await sock.bind((CLIENT, 0))
-        try:
-            await sock.connect(("127.0.0.1", port))
-        except ConnectionRefusedError:
-            sock.close()
-            await trio.sleep(0.02)
-            continue
-        local_port = sock.getsockname()[1]
-        async with trio.SocketStream(sock) as stream:
-            await stream.send_all(payload)
-            await stream.send_eof()
-            got = b""
-            while chunk := await stream.receive_some():
-                got += chunk
-        return got, local_port
-    raise AssertionError("HAProxy did not start listening within 4 s")
+    """Connect from ``CLIENT``, send, read to the end; return the reply and our port.
+
+    HAProxy's listener exists before HAProxy starts, so the connect never
+    waits for it: the kernel queues it until HAProxy accepts.
+    """
+    sock = trio.socket.socket()
+    await sock.bind((CLIENT, 0))
+    try:
+        await sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    local_port = sock.getsockname()[1]
+    async with trio.SocketStream(sock) as stream:
+        await stream.send_all(payload)
+        await stream.send_eof()
+        got = b""
+        while chunk := await stream.receive_some():
+            got += chunk
+    return got, local_port
 
 
 async def test_the_client_address_reaches_remote_address_through_haproxy(
