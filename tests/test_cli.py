@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,11 +222,19 @@ def test_every_command_has_help(command: str) -> None:
         (["serve", "--tls-cert", "x.pem"], "--tls-cert and --tls-key go together"),
         (["connect", "127.0.0.1"], "give HOST PORT, or --unix PATH"),
         (["connect", "--timeout", "-1", "h", "1"], "must be a number of seconds"),
-        (["bench", "localhost"], "TARGET must be a numeric HOST:PORT"),
+        (["bench", "localhost"], "TARGET must be HOST:PORT"),
+        (["bench", "no-such-host.invalid:1"], "TARGET: cannot resolve 'no-such-host.invalid'"),
         (["bench", "127.0.0.1:1", "--connections", "0"], "must be at least 1"),
-        (["bench", "127.0.0.1:1", "--stream", "-1"], "must be a positive number of MiB"),
+        (["bench", "127.0.0.1:1", "--stream", "-1"], "must be 0 (ping-pong) or a number of MiB"),
         (["serve", "--subs", "-1"], "must be 0 or more"),
-        (["serve", "--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"], "no such file"),
+        (["serve", "--port", "abc"], "argument --port: expected a port number 0..65535, got 'abc'"),
+        (["bench", "h:1", "--size", "x"], "argument --size: expected a whole number >= 1"),
+        (
+            ["serve", "--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"],
+            "--tls-cert: no such file: '/no/cert.pem'",
+        ),
+        (["connect", "--tls", "--ca", "/no/ca.pem", "h", "1"], "--ca: no such file: '/no/ca.pem'"),
+        (["connect", "--ca", "/no/ca.pem", "h", "1"], "--ca is for TLS: add --tls"),
     ],
 )
 def test_argument_errors_are_one_clear_line(args: list[str], message: str) -> None:
@@ -232,6 +242,88 @@ def test_argument_errors_are_one_clear_line(args: list[str], message: str) -> No
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+    assert "invalid _" not in done.stderr  # no internal function name
+    # The command's own usage, not the top-level one.
+    assert done.stderr.startswith(f"usage: trionet {args[0]} ")
+
+
+def test_top_level_help_has_no_rest_markup() -> None:
+    done = _trionet("--help")
+    assert done.returncode == 0
+    assert "``" not in done.stdout
+    assert "python -m trionet" in done.stdout
+
+
+def test_serve_help_explains_mode() -> None:
+    done = _trionet("serve", "--help")
+    assert "--mode {echo,discard,print}\n" in done.stdout
+    assert "discard it" in done.stdout
+
+
+def test_connect_errors_name_the_address_and_the_path(tmp_path: Path) -> None:
+    with refusing_port() as port:
+        refused = _connect("127.0.0.1", str(port), stdin="")
+    assert f"'127.0.0.1:{port}'" in refused.stderr
+    missing = str(tmp_path / "nobody.sock")
+    absent = _connect("--unix", missing, stdin="")
+    assert absent.returncode == 1
+    assert repr(missing) in absent.stderr
+
+
+def test_connect_in_plain_text_to_a_server_answering_tls_says_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer_with_an_alert() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(100)
+                conn.sendall(b"\x15\x03\x03\x00\x02\x02\x46")  # protocol_version alert
+
+        peer = threading.Thread(target=answer_with_an_alert)
+        peer.start()
+        try:
+            done = _connect("127.0.0.1", str(listener.getsockname()[1]), stdin="hello\n")
+        finally:
+            peer.join(30)
+    assert done.returncode == 1
+    assert "the server speaks TLS: connect with --tls" in done.stderr
+    assert done.stdout == ""
+
+
+def test_bench_against_a_discard_server_gives_up_naming_it() -> None:
+    server = _Server("--host", "127.0.0.1", "--mode", "discard")
+    try:
+        target = f"localhost:{server.port}"  # a host name, as connect takes
+        done = _trionet("bench", target, "--connections", "1", "--timeout", "0.5")
+    finally:
+        server.stop()
+    assert done.returncode == 1
+    assert "nothing echoed in 0.5 s" in done.stderr
+    assert repr(target) in done.stderr
+
+
+def test_bench_takes_a_host_name_and_stream_0_is_ping_pong(echo_server: _Server) -> None:
+    done = _trionet(
+        "bench", f"localhost:{echo_server.port}", "--connections", "2", "--messages", "50",
+        "--stream", "0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "round trips/s" in done.stdout
+
+
+def test_plain_progress_rewrites_one_line_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trionet._cli_bench import Report, plain_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    plain_progress(Report(), 0.25)
+    plain_progress(Report(), 0.5)
+    plain_progress(Report(), 1.0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line, ended at 100 %
+    assert err.count("\r") == 3
+    assert err.endswith("\n")
 
 
 def _tool(name: str) -> str:
@@ -260,5 +352,8 @@ def test_tls_serve_and_connect_verify_with_the_given_ca(tmp_path: Path) -> None:
         assert untrusted.returncode == 1
         assert untrusted.stderr.count("\n") == 1
         assert "certificate verify failed" in untrusted.stderr
+        # Plain text to a TLS server: the server says so.
+        _connect("localhost", server.port, stdin="hello\n")
     finally:
-        server.stop()
+        stopped = server.stop()
+    assert "trionet serve: connection closed by an error" in stopped.stderr

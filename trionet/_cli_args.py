@@ -7,47 +7,65 @@ import argparse
 __all__ = ["build_parser"]
 
 
+def _number(text: str, kind: type[int] | type[float], what: str) -> float:
+    # argparse names the type function in its own message ("invalid _port
+    # value"): the message says what was expected instead.
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def _port(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, "a port number 0..65535"))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, "a whole number >= 1"))
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, "a whole number >= 0"))
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
 def _mib(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of MiB, got {text}")
+    value = _number(text, float, "a number of MiB")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (ping-pong) or a number of MiB, got {text}")
     return value
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
+    value = _number(text, float, "a number of seconds")
+    if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
     return value
 
 
-def build_parser(description: str | None) -> argparse.ArgumentParser:
-    """The ``trionet`` parser with its four commands."""
-    parser = argparse.ArgumentParser(prog="trionet", description=description)
+def build_parser(
+    description: str | None,
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``trionet`` parser, and the parser of each of its four commands by name.
+
+    A command's own parser reports its errors, so its usage is printed.
+    """
+    # The description is a docstring: its reST literals read as plain text here.
+    text = None if description is None else description.replace("``", "")
+    parser = argparse.ArgumentParser(prog="trionet", description=text)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("demo", help="show trionet's layers talking to each other on loopback")
+    demo = commands.add_parser(
+        "demo", help="show trionet's layers talking to each other on loopback"
+    )
 
     serve = commands.add_parser("serve", help="listen and echo, discard or print what comes")
     serve.add_argument("--host", default=None, help="address to listen on (default: all)")
@@ -62,7 +80,12 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve TLS")
     serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
-    serve.add_argument("--mode", choices=("echo", "discard", "print"), default="echo")
+    serve.add_argument(
+        "--mode",
+        choices=("echo", "discard", "print"),
+        default="echo",
+        help="echo what comes back (default), discard it, or print it on stdout",
+    )
     serve.add_argument(
         "--subs", type=_count, default=0, metavar="N", help="also serve from N sub-server tasks"
     )
@@ -72,11 +95,13 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     connect.add_argument("port", nargs="?", type=_port, help="TCP port")
     connect.add_argument("--unix", metavar="PATH", help="connect to a Unix-domain socket")
     connect.add_argument("--tls", action="store_true", help="speak TLS, verifying the server")
-    connect.add_argument("--ca", metavar="FILE", help="PEM CA certificates to trust (with --tls)")
+    connect.add_argument("--ca", metavar="FILE", help="PEM CA certificates to trust (needs --tls)")
     connect.add_argument("--timeout", type=_seconds, default=None, help="connect timeout, seconds")
 
     bench = commands.add_parser("bench", help="load an echo server and measure it")
-    bench.add_argument("target", metavar="TARGET", help="the echo server, as HOST:PORT")
+    bench.add_argument(
+        "target", metavar="TARGET", help="the echo server, as HOST:PORT (a name or an address)"
+    )
     bench.add_argument(
         "--connections", type=_positive, default=50, metavar="N", help="connections (default 50)"
     )
@@ -95,6 +120,14 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
         type=_mib,
         default=0.0,
         metavar="MIB",
-        help="instead of ping-pong, stream MIB per connection and read the echo back",
+        help="instead of ping-pong, stream MIB per connection and read the echo back"
+        " (0, the default: ping-pong)",
     )
-    return parser
+    bench.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up when nothing is echoed for this long (default 10; 0: never)",
+    )
+    return parser, {"demo": demo, "serve": serve, "connect": connect, "bench": bench}

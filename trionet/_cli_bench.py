@@ -24,6 +24,7 @@ import trio
 from . import socket as s
 from ._addr import SockAddr
 from ._groups import open_nursery
+from ._timeout import Timeout
 
 __all__ = ["Load", "Report", "bench"]
 
@@ -39,6 +40,7 @@ class Load:
     messages: int = 2000
     size: int = 64
     stream_mib: float = 0.0
+    timeout: float | None = 10.0  # seconds without an echoed byte: give up
 
 
 @dataclass
@@ -85,6 +87,8 @@ async def bench(load: Load, progress: Callable[[Report, float], None] | None = N
         async with open_nursery() as nursery:
             if progress is not None:
                 nursery.start_soon(_report_progress, load, report, started, progress)
+            if load.timeout is not None:
+                nursery.start_soon(_watch, load, report)
             async with open_nursery() as clients:
                 for fd in fds:
                     if load.stream_mib:
@@ -152,6 +156,19 @@ async def _stream(fd: int, load: Load, report: Report) -> None:
             report.bytes_echoed += count
 
 
+async def _watch(load: Load, report: Report) -> None:
+    """Give up when nothing is echoed for ``load.timeout`` seconds (a discard server)."""
+    assert load.timeout is not None
+    while True:
+        before = report.bytes_echoed
+        await trio.sleep(load.timeout)
+        if report.bytes_echoed == before:
+            raise Timeout(
+                f"nothing echoed in {load.timeout:g} s (is it an echo server?"
+                " trionet serve --mode echo)"
+            )
+
+
 async def _report_progress(
     load: Load, report: Report, started: float, progress: Callable[[Report, float], None]
 ) -> None:
@@ -167,10 +184,16 @@ async def _report_progress(
 
 
 def plain_progress(report: Report, done: float) -> None:
-    """A progress line on stderr, for terminals without ``rich``."""
-    print(
-        f"{done:6.1%}  {report.round_trips_per_second:,.0f} rt/s  "
-        f"{report.mib_per_second:,.1f} MiB/s",
-        file=sys.stderr,
-        flush=True,
+    """A progress line on stderr, for terminals without ``rich``.
+
+    On a terminal the line is rewritten in place (``\\r``) and ends at 100 %;
+    into a file or a pipe each update is a line of its own, as a log wants.
+    """
+    line = f"{done:6.1%}  {report.round_trips_per_second:,.0f} rt/s  " + (
+        f"{report.mib_per_second:,.1f} MiB/s"
     )
+    if sys.stderr.isatty():
+        end = "\n" if done >= 1.0 else ""
+        print(f"\r{line}\x1b[K", end=end, file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -38,9 +39,25 @@ async def connect(
         connecting = net.connect(port, host or "localhost", **options)
     async with connecting as sock, open_nursery() as nursery:
         nursery.start_soon(_stdin_to, sock)
+        first = True
         async for chunk in sock:
+            if first and tls is None and _looks_like_tls(chunk):
+                raise ConnectionAbortedError(
+                    errno.ECONNABORTED, "the server speaks TLS: connect with --tls"
+                )
+            first = False
             await trio.to_thread.run_sync(_write_stdout, chunk)
         nursery.cancel_scope.cancel()
+
+
+def _looks_like_tls(chunk: bytes | bytearray) -> bool:
+    """Whether a plain connection's first bytes are a TLS record (an alert, a handshake).
+
+    A TLS server answers plain text with an alert record: content type 21
+    (or 22), then version 3.x (RFC 8446, 5.1). Printing it would show
+    binary noise and exit 0.
+    """
+    return len(chunk) >= 3 and chunk[0] in (21, 22) and chunk[1] == 3 and chunk[2] <= 4
 
 
 async def _stdin_to(sock: net.Socket) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import trio
@@ -23,10 +25,20 @@ def _handler(mode: str) -> Any:
             sock.on("data", _print_chunk)
         else:
             sock.on("data", _discard)
-        # Errors of a peer are the peer's business: log nothing on stderr.
-        sock.on("error", _discard)
+        # A peer's error ends its connection only; one line says so.
+        sock.on("error", lambda error: _peer_error(sock, error))
 
     return on_connection
+
+
+def _peer_error(sock: net.Socket, error: BaseException) -> None:
+    print(f"trionet serve: {_peer(sock)}: {error!r}", file=sys.stderr, flush=True)
+
+
+def _peer(sock: net.Socket) -> str:
+    if sock.remote_address is None:
+        return "a Unix-domain peer"
+    return f"{sock.remote_address}:{sock.remote_port}"
 
 
 def _print_chunk(chunk: bytes) -> None:
@@ -60,6 +72,39 @@ async def serve(
         options["tls"] = tls
     if subs:
         options["subs"] = subs
+    with _peer_errors_on_stderr():
+        await _serve_all(mode, options, host, port, unix, fds)
+
+
+@contextlib.contextmanager
+def _peer_errors_on_stderr() -> Iterator[None]:
+    """Show what the server logs about its peers (a failed TLS handshake, ...) on stderr.
+
+    Those come before any ``'error'`` listener could be added, on the
+    ``trionet.net`` logger; a user who connects in plain text to a TLS
+    server is told, rather than nobody saying anything.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("trionet serve: %(message)s"))
+    logger = logging.getLogger("trionet.net")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def _serve_all(
+    mode: str,
+    options: dict[str, Any],
+    host: str | None,
+    port: int,
+    unix: str | None,
+    fds: Sequence[int],
+) -> None:
     async with open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)

@@ -182,6 +182,8 @@ def _load_ca(ctx: ssl.SSLContext, ca: Pem) -> None:
         if _is_pem(ca):
             text = ca.decode("ascii") if isinstance(ca, bytes) else str(ca)
             ctx.load_verify_locations(cadata=text)
+        elif not os.path.isfile(ca):
+            raise ValueError(f"ca: no such file: {os.fsdecode(ca)!r}")  # as cert and key say
         else:
             ctx.load_verify_locations(cafile=ca)
     except (OSError, UnicodeDecodeError) as exc:
