@@ -394,6 +394,21 @@ class TestErrors:
         assert info.value.errno == errno.ECONNREFUSED
         assert c.domain(client) == family  # still open and the caller's
 
+    def test_connecting_again_after_a_refused_connect_says_to_make_a_new_socket(
+        self, fds: Fds
+    ) -> None:
+        holder = fds.socket(c.AF_INET, c.SOCK_STREAM)
+        c.bind(holder, ("127.0.0.1", 0))
+        client = fds.socket(c.AF_INET, c.SOCK_STREAM)
+        with pytest.raises(ConnectionRefusedError):
+            c.connect(client, c.sock_name(holder), timeout=GUARD)
+        with pytest.raises(ConnectionAbortedError, match="make a new socket") as info:
+            c.connect(client, c.sock_name(holder), timeout=GUARD)
+        assert info.value.errno == errno.ECONNABORTED
+        fresh = fds.socket(c.AF_INET, c.SOCK_STREAM)
+        with pytest.raises(ConnectionRefusedError):  # a new socket tries again
+            c.connect(fresh, c.sock_name(holder), timeout=GUARD)
+
     def test_unix_connect_to_a_bound_socket_is_refused_and_to_nothing_not_found(
         self, fds: Fds, tmp_path: Path
     ) -> None:

@@ -123,3 +123,39 @@ def test_bad_arguments_are_type_errors() -> None:
         emitter.on("x", "not callable")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="event"):
         emitter.on(1, print)  # type: ignore[arg-type]
+
+
+def test_emit_sync_runs_listeners_from_plain_code_as_jsre_inherits_does() -> None:
+    # JSRE: function Ticker() { EventEmitter.call(this); }
+    #       EventEmitter.inherits(Ticker); ticker.emit('tick', 1);
+    class Ticker(EventEmitter):
+        def tick(self, n: int) -> None:
+            self.emit_sync("tick", n)
+
+    ticker = Ticker()
+    seen: list[int] = []
+    ticker.on("tick", seen.append).once("tick", lambda n: seen.append(n * 10))
+    ticker.tick(1)
+    ticker.tick(2)
+    assert seen == [1, 10, 2]
+    assert EventEmitter().emit_sync("nothing") is False
+
+
+def test_emit_sync_keeps_nodes_error_rule() -> None:
+    with pytest.raises(KeyError):
+        EventEmitter().emit_sync("error", KeyError("k"))
+    with pytest.raises(RuntimeError, match="unhandled 'error'"):
+        EventEmitter().emit_sync("error", "text")
+
+
+def test_emit_sync_refuses_an_async_listener_without_a_warning() -> None:
+    emitter = EventEmitter()
+    calls: list[str] = []
+
+    async def later() -> None:
+        calls.append("async")
+
+    emitter.on("x", lambda: calls.append("plain")).on("x", later)
+    with pytest.raises(TypeError, match="is async; use await emitter"):
+        emitter.emit_sync("x")
+    assert calls == ["plain"]

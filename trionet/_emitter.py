@@ -210,3 +210,41 @@ class EventEmitter(Emitter):
         return self._off(event, listener)
 
     remove_listener = off
+
+    def emit_sync(self, event: str, *args: Any) -> bool:
+        """``emit`` for plain code: call the listeners of ``event`` now, in order.
+
+        JSRE's ``EventEmitter.inherits`` pattern ported to a sync script (or
+        a plain listener) calls this: ``emit`` is a coroutine, and a
+        coroutine nobody awaits runs no listener. Node's ``'error'`` rule
+        holds as in ``emit``.
+
+        Node / JSRE equivalent: ``emitter.emit(eventName[, ...args])``.
+
+        Returns:
+            Whether ``event`` had listeners.
+
+        Raises:
+            TypeError: a listener is async (it needs ``await emitter.emit()``);
+                the listeners before it have run.
+        """
+        events = self._events
+        entries = events.get(event) if events is not None else None
+        if not entries:
+            if event == "error":
+                if args and isinstance(args[0], BaseException):
+                    raise args[0]
+                raise RuntimeError(f"unhandled 'error' event: {args!r}")
+            return False
+        for listener, once in entries:
+            if once:
+                self._forget_once(event, listener)
+            result = listener(*args)
+            if result is not None and inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited, and not to be warned about
+                raise TypeError(
+                    f"emit_sync({event!r}): listener {listener!r} is async;"
+                    " use await emitter.emit() from async code"
+                )
+        return True

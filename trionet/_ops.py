@@ -143,6 +143,14 @@ class Connect:
             self._started = True
             if code in (errno.EINPROGRESS, errno.EALREADY):
                 raise BlockingIOError(code, os.strerror(code))
+            if code == errno.ECONNABORTED:
+                # Linux's answer to connecting a socket whose connect failed:
+                # say what to do, since JSRE code retries on the same fd.
+                raise OSError(
+                    code,
+                    f"{os.strerror(code)}: a socket whose connect failed cannot"
+                    " connect again; close it and make a new socket",
+                )
             raise OSError(code, os.strerror(code))
         code = sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
         if code:
