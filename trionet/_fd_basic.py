@@ -9,7 +9,7 @@ import socket as _stdsocket
 import struct
 import termios
 
-from . import _readiness
+from . import _readiness, _seam
 from ._addr import SockAddr, from_os, ip_domain
 from ._args import os_address
 from ._checks import check_int
@@ -57,7 +57,7 @@ def socket(domain: int, type: int) -> int:
     if type not in (SOCK_STREAM, SOCK_DGRAM):
         raise ValueError(f"type must be SOCK_STREAM or SOCK_DGRAM, got {type}")
     flags = _stdsocket.SOCK_NONBLOCK | _stdsocket.SOCK_CLOEXEC
-    return register(_stdsocket.socket(domain, type | flags)).fd
+    return register(_seam.socket(domain, type | flags)).fd
 
 
 def close(fd: int) -> None:
@@ -131,6 +131,9 @@ def disconnect(fd: int) -> None:
     target = entry(fd)
     if target.stream:
         raise ValueError("disconnect applies to datagram (UDP) sockets only")
+    if isinstance(target.sock, _seam.SimulatedSocket):
+        target.sock.disconnect()
+        return
     if _libc.connect(target.fd, _UNSPEC_ADDRESS, len(_UNSPEC_ADDRESS)) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
@@ -142,6 +145,8 @@ def pending(fd: int) -> int:
     JSRE equivalent: ``socket.pending(sockFd)``.
     """
     target = entry(fd)
+    if isinstance(target.sock, _seam.SimulatedSocket):
+        return target.sock.pending()
     result = fcntl.ioctl(target.fd, termios.FIONREAD, b"\0\0\0\0")
     return int(struct.unpack("i", result)[0])
 
@@ -205,7 +210,7 @@ def mports(fd: int, count: int) -> None:
     added: list[_stdsocket.socket] = []
     try:
         for offset in range(len(kept) + 1, count + 1):
-            extra = _stdsocket.socket(listener.sock.family, listener.sock.type)
+            extra = _seam.socket(listener.sock.family, listener.sock.type)
             added.append(extra)
             extra.setblocking(False)
             extra.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)

@@ -23,6 +23,7 @@ from ._net_socket import Socket
 from ._testing_fds import fd_leak_check
 from ._testing_pair import TlsPair, socket_pair
 from ._testing_servers import free_port, serve_echo
+from ._vnet_network import VirtualNetwork
 
 _INI = "trionet_leak_check"
 _EXEMPT = "trionet_allow_leaks"
@@ -123,3 +124,10 @@ async def trionet_socket_pair() -> AsyncIterator[tuple[Socket, Socket]]:
     """
     async with socket_pair() as pair:
         yield pair
+
+
+@pytest.fixture
+async def trionet_vnet() -> AsyncIterator[VirtualNetwork]:
+    """A ``VirtualNetwork(seed=0)`` entered for the test: every socket in it is virtual."""
+    async with VirtualNetwork(seed=0) as vnet:
+        yield vnet

@@ -1,9 +1,9 @@
-"""Test tools for code built on trionet: fd-leak checks and loopback peers.
+"""Test tools for code built on trionet: fd-leak checks, loopback peers, a virtual network.
 
 Usable without pytest; with pytest installed, the ``trionet`` plugin (loaded
 through its entry point) adds the fixtures ``trionet_no_leaks``,
 ``trionet_echo_server``, ``trionet_free_tcp_port``, ``trionet_free_udp_port``,
-``trionet_tls`` and ``trionet_socket_pair`` and the ini option
+``trionet_tls``, ``trionet_socket_pair`` and ``trionet_vnet`` and the ini option
 ``trionet_leak_check``. For time, use trio's ``MockClock(autojump_threshold=0)``
 (pytest-trio's ``autojump_clock`` fixture). See ``docs/testing.md``.
 """
@@ -18,3 +18,6 @@ from ._testing_pair import socket_pair as socket_pair
 from ._testing_servers import free_port as free_port
 from ._testing_servers import loopback_pair as loopback_pair
 from ._testing_servers import serve_echo as serve_echo
+from ._vnet_hosts import Host as Host
+from ._vnet_kernel import TraceEntry as TraceEntry
+from ._vnet_network import VirtualNetwork as VirtualNetwork

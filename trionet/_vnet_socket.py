@@ -1,0 +1,245 @@
+"""The base of every virtual socket: its eventfd, its readiness, its options.
+
+A virtual socket's fd number is a real ``eventfd`` it owns. ``sync()``
+sets the counter so that the fd is readable exactly when the socket is,
+and unwritable when it is readable but cannot take data (an eventfd cannot
+be neither: that state shows as writable, an extra failed attempt for an
+edge-triggered waiter). Every change reads and rewrites the counter, which
+wakes the fd's waiters: an edge for trionet's readiness layer.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as _stdsocket
+import struct
+from typing import Any, Final
+
+from ._seam import SimulatedSocket
+from ._vnet_hosts import LOOPBACKS, WILDCARDS, Host
+from ._vnet_kernel import Kernel
+
+__all__ = ["VSocket", "os_error"]
+
+_FULL: Final = 2**64 - 2  # the largest counter: readable, and no write fits
+_PRIVILEGED: Final = frozenset({(_stdsocket.SOL_SOCKET, 25), (_stdsocket.SOL_SOCKET, 36)})
+_LINUX_DEFAULTS: Final = {
+    (_stdsocket.SOL_SOCKET, _stdsocket.SO_RCVBUF): 131072,
+    (_stdsocket.SOL_SOCKET, _stdsocket.SO_SNDBUF): 16384,
+    (_stdsocket.IPPROTO_IP, _stdsocket.IP_TTL): 64,
+    (_stdsocket.IPPROTO_IP, _stdsocket.IP_MULTICAST_TTL): 1,
+    (_stdsocket.IPPROTO_IP, _stdsocket.IP_MULTICAST_LOOP): 1,
+    (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_MULTICAST_LOOP): 1,
+    (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_UNICAST_HOPS): 64,
+    (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_MULTICAST_HOPS): 1,
+}
+
+
+def os_error(code: int, what: str = "") -> OSError:
+    """The ``OSError`` subclass a kernel's ``code`` becomes, as the stdlib raises it."""
+    message = os.strerror(code) + (f" ({what})" if what else "")
+    return OSError(code, message)
+
+
+class VSocket(SimulatedSocket):
+    """What stream and datagram virtual sockets share."""
+
+    def __init__(self, kernel: Kernel, host: Host, family: int, type: int) -> None:
+        # socket.socket.__init__ is never called: no real socket exists.
+        self.kernel = kernel
+        self.host = host
+        self._family = family
+        self._type = type & ~(_stdsocket.SOCK_NONBLOCK | _stdsocket.SOCK_CLOEXEC)
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._counter = 0
+        self.options: dict[tuple[int, int], Any] = {}
+        self.local: Any = None
+        self.dead = False  # closed, or its host crashed
+        self.released = False  # closed by its owner: the eventfd is gone
+        self.error = 0  # what SO_ERROR (and the next call) reports
+        host.sockets.add(self)
+
+    # What the stdlib's socket object answers ------------------------------
+
+    @property
+    def family(self) -> _stdsocket.AddressFamily:
+        return _stdsocket.AddressFamily(self._family)
+
+    @property
+    def type(self) -> _stdsocket.SocketKind:
+        return _stdsocket.SocketKind(self._type)
+
+    @property
+    def proto(self) -> int:
+        return 0
+
+    def fileno(self) -> int:
+        return -1 if self.released else self._efd
+
+    def setblocking(self, flag: bool) -> None:
+        """Virtual sockets never block."""
+
+    def settimeout(self, value: float | None) -> None:
+        """Virtual sockets never block."""
+
+    def gettimeout(self) -> float | None:
+        return 0.0
+
+    def __repr__(self) -> str:
+        return f"<virtual socket fd={self.fileno()} host={self.host.name!r} local={self.local!r}>"
+
+    def detach(self) -> int:
+        raise os_error(errno.EOPNOTSUPP, "a virtual socket cannot be detached")
+
+    def getsockname(self) -> Any:
+        if self.local is not None:
+            return self.local
+        if self._family == _stdsocket.AF_UNIX:
+            return ""
+        if self._family == _stdsocket.AF_INET6:
+            return ("::", 0, 0, 0)
+        return ("0.0.0.0", 0)
+
+    def getsockopt(self, level: int, option: int, buflen: int | None = None) -> Any:
+        if (level, option) == (_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR):
+            code, self.error = self.error, 0
+            return code
+        if (level, option) == (_stdsocket.SOL_SOCKET, _stdsocket.SO_TYPE):
+            return self._type
+        value = self.options.get((level, option), _LINUX_DEFAULTS.get((level, option), 0))
+        if buflen is not None:
+            if isinstance(value, bytes):
+                return value[:buflen]
+            return struct.pack("i", int(value))[:buflen]
+        return value
+
+    def setsockopt(self, level: int, option: int, value: Any, optlen: int | None = None) -> None:
+        self._check_alive()
+        if (level, option) in _PRIVILEGED:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+        if (level, option) in (
+            (_stdsocket.SOL_SOCKET, _stdsocket.SO_RCVBUF),
+            (_stdsocket.SOL_SOCKET, _stdsocket.SO_SNDBUF),
+        ):
+            value = int(value) * 2  # Linux doubles what it is given
+        self.options[(level, option)] = value
+        self.on_option(level, option)
+
+    def on_option(self, level: int, option: int) -> None:
+        """An option changed (a buffer size, a multicast group)."""
+
+    def option(self, level: int, option: int) -> int:
+        value = self.options.get((level, option), _LINUX_DEFAULTS.get((level, option), 0))
+        return int(value) if not isinstance(value, bytes) else len(value)
+
+    # Addresses ------------------------------------------------------------
+
+    def label(self) -> str:
+        """How the trace names this end: ``host:port``, or a path."""
+        local = self.local
+        if isinstance(local, str):
+            return local
+        port = 0 if local is None else local[1]
+        return f"{self.host.name}:{port}"
+
+    def bind(self, address: Any) -> None:
+        self._check_alive()
+        if self.local is not None:
+            raise os_error(errno.EINVAL, "already bound")
+        if self._family == _stdsocket.AF_UNIX:
+            path = os.fsdecode(address)
+            key = (self._type, path)
+            if key in self.host.paths:
+                raise os_error(errno.EADDRINUSE)
+            self.host.paths[key] = self
+            self.local = path
+            return
+        addr, port = address[0], address[1]
+        if not self.host.owns(addr):
+            raise os_error(errno.EADDRNOTAVAIL)
+        taken = self.host.bind_port((self._type, self._family, addr, port), self)
+        self.local = self._address(addr, taken)
+
+    def _address(self, addr: str, port: int) -> Any:
+        if self._family == _stdsocket.AF_INET6:
+            return (addr, port, 0, 0)
+        return (addr, port)
+
+    def autobind(self, toward: str | None) -> None:
+        """Bind to an ephemeral port before a connect or send (as the kernel does)."""
+        if self.local is not None or self._family == _stdsocket.AF_UNIX:
+            return
+        if toward is None or toward in WILDCARDS:
+            addr = "::" if self._family == _stdsocket.AF_INET6 else "0.0.0.0"
+        elif toward in LOOPBACKS or self.host.owns(toward):
+            addr = toward
+        else:
+            addr = self.host.first_address(self._family)
+        port = self.host.bind_port((self._type, self._family, addr, 0), self)
+        self.local = self._address(addr, port)
+
+    def target_host(self, addr: str) -> Host | None:
+        """The host that ``addr`` names, seen from this socket's host."""
+        if self.host.owns(addr):
+            return self.host
+        return self.kernel.by_address.get(addr)
+
+    # Readiness -----------------------------------------------------------
+
+    def readable(self) -> bool:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Make the eventfd show the socket's readiness, with an edge for its waiters."""
+        if self.released:
+            return
+        readable = self.readable() or self.dead or bool(self.error)
+        writable = self.writable() or self.dead or bool(self.error)
+        counter = (1 if writable else _FULL) if readable else 0
+        # Every change is an edge, even when the counter stays the same: a
+        # partial write, say, cleared the readiness layer's bit and waits
+        # for one. A read and a write of the counter make it.
+        if self._counter:
+            os.eventfd_read(self._efd)
+        else:
+            os.eventfd_write(self._efd, 1)
+            os.eventfd_read(self._efd)
+        if counter:
+            os.eventfd_write(self._efd, counter)
+        self._counter = counter
+
+    def _check_alive(self) -> None:
+        if self.dead:
+            raise os_error(errno.EBADF, "the virtual host crashed")
+
+    # Closing ---------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Its host crashed: every later call fails as on a closed fd."""
+        if not self.dead:
+            self.dead = True
+            self.teardown(crashed=True)
+            self.sync()
+
+    def close(self) -> None:
+        if self.released:
+            return
+        if not self.dead:
+            self.dead = True
+            self.teardown(crashed=False)
+        self.host.unbind(self)
+        self.host.sockets.discard(self)
+        self.released = True
+        os.close(self._efd)
+
+    def teardown(self, crashed: bool) -> None:
+        """Let the peer know (FIN or RST) and free what the socket holds."""
+        self.host.unbind(self)
+
+    def __del__(self) -> None:
+        if not getattr(self, "released", True):
+            os.close(self._efd)
