@@ -53,6 +53,7 @@ import trio
 from ._fdtable import close as close_fd
 from ._net_events import Events, SocketListen
 from ._net_transport import Transport
+from ._peer import ends_connection
 
 if TYPE_CHECKING:
     from ._net_tls import TlsSetup
@@ -208,6 +209,19 @@ class SocketCore(Events[SocketListen]):
         self._kick()
         self._wake_idle()
 
+    def _ended_by_peer(self, exc: BaseException) -> bool:
+        """At a server's per-connection boundary: may ``exc`` end this connection only?
+
+        Yes when the peer caused it (rule 31, ``trionet._peer``): it is
+        logged, the socket is destroyed with it, and the caller goes on to
+        emit ``'error'`` / ``'close'`` instead of raising.
+        """
+        if not (self._server_owned and ends_connection(exc, self._destroyed)):
+            return False
+        LOGGER.info("a listener let its connection's error out; closing it: %r", exc)
+        self._destroy(exc)
+        return True
+
     def _abandon(self) -> None:
         """The main task is leaving by an exception: close without events."""
         self._destroy()
@@ -287,6 +301,20 @@ class SocketCore(Events[SocketListen]):
         for _data, callback in items:
             if callback is not None:
                 await call(callback, self._error or trio.ClosedResourceError(CLOSED_MESSAGE))
+
+    def _enqueue_callback(self, callback: WriteCallback) -> None:
+        """A write's callback, for the main task to fail with the rest (rule 30)."""
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append((b"", callback))
+
+    def _late_callback(self, callback: WriteCallback, error: BaseException) -> None:
+        """A write after ``'close'``: its callback gets the error at once, nobody else will."""
+        result = callback(error)
+        if inspect.iscoroutine(result):
+            result.close()  # no task is left to await it in
+            raise TypeError("a write() after 'close' needs a plain callback, not an async one")
 
     def _end(self) -> None:
         if self._ended:

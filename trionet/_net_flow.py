@@ -72,14 +72,19 @@ class SocketFlow(StreamMethods):
 
         Node equivalent: ``socket.write(data[, encoding][, callback])``.
 
+        Once the connection failed (a reset, a broken pipe: not one's own
+        ``destroy()``) it returns ``False`` and ``callback`` gets the error,
+        as in Node; ``'error'`` and ``'close'`` follow as usual (rule 30).
+
         Raises:
             WriteAfterEndError: after ``end()``.
-            trio.ClosedResourceError: after the socket was destroyed.
+            trio.ClosedResourceError: after ``destroy()``.
             TypeError: ``data`` is not bytes-like or ``str``.
         """
         check_callable("callback", callback)
         payload = _payload(data, encoding)
-        self._check_writable()
+        if self._failed(callback):
+            return False
         size = len(payload)
         self._bytes_written += size
         if callback is None and self._queue is None and self._status == OPEN:
@@ -110,13 +115,28 @@ class SocketFlow(StreamMethods):
         self._start_writer()
         return False
 
-    def _check_writable(self) -> None:
+    def _failed(self, callback: WriteCallback | None) -> bool:
+        """Whether the connection failed, so a write goes nowhere (its callback gets the error).
+
+        Raises:
+            WriteAfterEndError: after ``end()``.
+            trio.ClosedResourceError: after the user's own ``destroy()``.
+        """
         if self._ended:
             raise WriteAfterEndError("write after end(): the socket is no longer writable")
-        if self._destroyed:
-            if self._error is not None and not self._user_closed:
-                raise trio.BrokenResourceError("the connection failed") from self._error
+        if not self._destroyed:
+            return False
+        error = self._error
+        if error is None or self._user_closed:
             raise trio.ClosedResourceError(CLOSED_MESSAGE)
+        if callback is not None:
+            if self._closed:
+                # 'close' was emitted already: nobody else will call it.
+                self._late_callback(callback, error)
+            else:
+                # The main task fails every queued callback before 'error'.
+                self._enqueue_callback(callback)
+        return True
 
     def end(
         self,

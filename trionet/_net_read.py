@@ -175,9 +175,10 @@ class SocketReader(SocketCore):
                     await self._finish_handed(handed)
                 if pending is not None:
                     self._stash = bytes(pending)
-        except BaseException:
-            self._abandon()
-            raise
+        except BaseException as exc:
+            if not self._ended_by_peer(exc):
+                self._abandon()
+                raise
         await self._emit_close()
 
     def read_ready(self, task: Task) -> bool:
@@ -284,7 +285,11 @@ class SocketReader(SocketCore):
 
         With ``onread`` the chunk is a view of the user's buffer, except a
         chunk kept while paused, which is copied into the buffer first.
+        Nothing once the socket is destroyed (rule 30): the writer may have
+        failed while this chunk was being read.
         """
+        if self._destroyed:
+            return
         if not data:
             await self._got_eof(flowing=True)
             return

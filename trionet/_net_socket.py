@@ -159,15 +159,10 @@ class Socket(SocketProps, SocketSecure):
                         if await self._server_handshake():
                             self._start_tasks()
                             await on_connection(self)
-                except trio.BrokenResourceError as exc:
-                    if self._error is None or exc.__cause__ is not self._error:
+                except BaseException as exc:
+                    if not self._ended_by_peer(exc):
                         self._abandon()
                         raise
-                    # The peer broke the connection under the listener (which did
-                    # not catch it): a peer's error, so the socket just closes.
-                except BaseException:
-                    self._abandon()
-                    raise
                 await self._run()
         finally:
             on_end(self)

@@ -17,6 +17,7 @@ from ._drive import perform
 from ._groups import open_nursery
 from ._net_tls import TlsSetup
 from ._net_transport import FdTransport
+from ._peer import ends_connection
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
 from ._sockobj import ip_address
 from ._tcp_base import LOGGER, Dial, SendAll, TcpBase, accept_retry_delay
@@ -145,7 +146,11 @@ class Tcp(TcpBase):
         the ``trionet.tcp`` logger and retried after 0.1 s, as
         ``trio.serve_listeners`` does; ``ECONNABORTED`` is retried at once.
         A handler's exception is not swallowed: it cancels the loop and the
-        other handlers and comes out of ``serve`` bare.
+        other handlers and comes out of ``serve`` bare, unless the peer
+        caused it (SPEC rule 31): a ``trio.BrokenResourceError``, a
+        connection ``OSError`` (reset, broken pipe, timeout) or, once the
+        connection is closed, a ``trio.ClosedResourceError`` ends that
+        connection only and is logged on the ``trionet.tcp`` logger.
 
         With ``proxy_protocol=True`` each connection starts with a PROXY v1
         or v2 header (HAProxy, an AWS NLB), read in the connection's task
@@ -272,5 +277,10 @@ async def _run_handler(
             remote = header.source or remote
         if setup is None or await _secured(connection, setup, remote):
             await handler(connection, remote)
+    except BaseException as exc:
+        # Rule 31: the peer's error ends this connection only; a bug propagates.
+        if not ends_connection(exc, connection.closed):
+            raise
+        LOGGER.info("connection from %s ended by the peer's error: %r", remote, exc)
     finally:
         connection.close()
