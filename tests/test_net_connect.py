@@ -14,6 +14,9 @@ from trio.testing import MockClock
 import trionet
 from trionet import net
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 
 async def test_host_name_is_looked_up_once_with_the_lookup_event(autojump_clock: MockClock) -> None:
     log: list[Any] = []

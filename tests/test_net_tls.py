@@ -30,6 +30,13 @@ from trionet._net_tls import HANDSHAKE_TIMEOUT
 from trionet._tls import TlsTransport
 from trionet._tls_options import client_context
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_tls_turns_nagle_off_and_set_no_delay_still_works": "stdlib socket on the fd",
+    "test_subs_handshake_in_the_task_that_serves": "trionet.task is not simulated yet",
+}
+
 NAMES = ("example.test", "127.0.0.1", "::1")
 
 

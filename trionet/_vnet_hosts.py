@@ -2,8 +2,8 @@
 
 Every host has its own loopback (``127.0.0.1``, ``::1``), its own ports
 (per socket type and family) and its own Unix-domain paths. The host
-``localhost`` has only the loopback; other hosts get addresses from
-``127.77.0.0/16``.
+``localhost`` has only the loopback, and talks to other hosts from
+``127.77.255.254``; other hosts get addresses from ``127.77.0.0/16``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ class Host:
         addresses: Its IP addresses (``localhost``: ``127.0.0.1`` and ``::1``).
     """
 
-    def __init__(self, name: str, addresses: tuple[str, ...]) -> None:
+    def __init__(self, name: str, addresses: tuple[str, ...], outgoing: str | None = None) -> None:
         self.name = name
         self.addresses = addresses
+        # localhost's 127.0.0.1 means "myself" on every host: what it sends
+        # to other hosts leaves from an address of the virtual range instead.
+        self.outgoing = outgoing
         self.crashed = False
         self._next_port = _EPHEMERAL_LOW
         # (type, family, address, port) -> the socket bound there.
@@ -53,11 +56,15 @@ class Host:
 
     def owns(self, addr: str) -> bool:
         """Whether ``addr`` is one of this host's own (loopback and wildcard included)."""
-        return addr in LOOPBACKS or addr in WILDCARDS or addr in self.addresses
+        if addr in LOOPBACKS or addr in WILDCARDS:
+            return True
+        return addr in self.addresses or addr == self.outgoing
 
     def first_address(self, family: int) -> str:
         """The address a connection from this host to another one leaves from."""
         version = 6 if family == 10 else 4
+        if version == 4 and self.outgoing is not None:
+            return self.outgoing
         for addr in self.addresses:
             if ipaddress.ip_address(addr).version == version:
                 return addr

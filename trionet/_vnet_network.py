@@ -29,6 +29,7 @@ from ._vnet_udp import VDatagram
 __all__ = ["VirtualNetwork"]
 
 _LOCALHOST = ("127.0.0.1", "::1")
+_LOCALHOST_OUTGOING = "127.77.255.254"
 _RANGE = ipaddress.ip_network("127.77.0.0/16")
 
 
@@ -135,8 +136,9 @@ class VirtualNetwork:
         if self._kernel is not None:
             raise RuntimeError("a VirtualNetwork can be entered once")
         kernel = self._kernel = Kernel(self._seed, self._link, trio.current_time)
-        localhost = Host("localhost", _LOCALHOST)
+        localhost = Host("localhost", _LOCALHOST, _LOCALHOST_OUTGOING)
         kernel.hosts["localhost"] = localhost
+        kernel.by_address[_LOCALHOST_OUTGOING] = localhost
         # trio reverses a batch of woken tasks at random (trio/_core/_run.py);
         # seeding that choice makes one seed give one trace.
         scheduler_random = getattr(trio._core._run, "_r", None)
@@ -216,7 +218,7 @@ class VirtualNetwork:
                 ip = ipaddress.ip_address(addr)
             except ValueError:
                 raise ValueError(f"addresses: {addr!r} is not an IP address") from None
-            if str(ip) in kernel.by_address or str(ip) in _LOCALHOST:
+            if str(ip) in kernel.by_address or str(ip) in _LOCALHOST or ip.is_unspecified:
                 raise ValueError(f"addresses: {addr!r} is taken")
             chosen.append(str(ip))
         host = Host(key, tuple(chosen))

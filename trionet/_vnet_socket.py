@@ -179,6 +179,17 @@ class VSocket(SimulatedSocket):
         port = self.host.bind_port((self._type, self._family, addr, 0), self)
         self.local = self._address(addr, port)
 
+    def source(self, dst: Host, toward: str) -> Any:
+        """The address the peer sees: a wildcard binding takes the outgoing address."""
+        local = self.local
+        if isinstance(local, str) or local is None or local[0] not in WILDCARDS:
+            return local
+        if dst is self.host:
+            addr = toward if toward in LOOPBACKS or toward in self.host.addresses else "127.0.0.1"
+        else:
+            addr = self.host.first_address(self._family)
+        return self._address(addr, local[1])
+
     def target_host(self, addr: str) -> Host | None:
         """The host that ``addr`` names, seen from this socket's host."""
         if self.host.owns(addr):

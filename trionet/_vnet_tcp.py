@@ -190,7 +190,7 @@ class VStream(VSocket):
         child.local = local
         child.connected = True
         child.peer = self
-        child.peer_addr = self.local if self.local is not None else ""
+        child.peer_addr = self.source(host, local if isinstance(local, str) else local[0]) or ""
         child.options.update(listener.options)
         listener.queue.append(child)
         listener.sync()

@@ -131,7 +131,6 @@ class VDatagram(VSocket):
             return self._send_unix(os.fsdecode(address), payload)
         addr, port = address[0], address[1]
         self.autobind(addr)
-        source = self.local
         if addr in _BROADCASTS:
             if not self.option(_SOL, _stdsocket.SO_BROADCAST):
                 raise os_error(errno.EACCES)
@@ -160,7 +159,9 @@ class VDatagram(VSocket):
                 dst,
                 len(payload),
                 labels,
-                functools.partial(_deliver, dst, self._family, addr, port, payload, source),
+                functools.partial(
+                    _deliver, dst, self._family, addr, port, payload, self.source(dst, addr)
+                ),
             )
         return len(payload)
 
