@@ -40,6 +40,11 @@ rate (``subs=2`` against ``subs=0``), and ``trionet bench`` (the CLI) beside
 the C load generator against ``trionet serve``. The full run ends with the
 net rows, then these.
 
+``--only processes`` runs the rows of ``processes.py``: a 200 µs-per-request
+CPU handler and plain echo, each served by ``subs=2, processes=True``
+beside ``subs=0`` (unpinned: the workers need both CPUs). The full run ends
+with them.
+
 ``--only ref`` runs the rows of ``reference_rows.py``: the await path's
 reference table (fd level, ``Tcp``, net pull, net flowing, the two shared
 reference servers, raw trio), pinned to one CPU and unpinned; with
@@ -66,6 +71,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from more_rows import MoreRows
+from processes import loadgen_command as worker_loadgen
+from processes import run as worker_rows
 from procs import HERE, Server, build, load, pinned, result
 from reference_rows import ReferenceRows
 
@@ -328,10 +335,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
         "--only",
-        choices=["compat", "net", "tls", "ref"],
+        choices=["compat", "net", "tls", "ref", "processes"],
         help="compat: only the sync API beside the stdlib; net: only the trionet.net rows;"
         " tls: only the TLS, multi-task server and trionet bench rows;"
-        " ref: the reference table (pinned and unpinned, the reference servers)",
+        " ref: the reference table (pinned and unpinned, the reference servers);"
+        " processes: worker processes beside one process",
     )
     parser.add_argument("--tls", action="store_true", help="with --only ref: the TLS rows too")
     args = parser.parse_args()
@@ -346,11 +354,14 @@ def main() -> None:
         bench.run_more()
     elif args.only == "ref":
         bench.run_reference()
+    elif args.only == "processes":
+        worker_rows(args.rounds, args.messages, worker_loadgen())
     else:
         bench.run()
         Bench(args).run_net()
         Bench(args).run_more()
         Bench(args).run_reference()
+        worker_rows(args.rounds, args.messages, worker_loadgen())
 
 
 if __name__ == "__main__":

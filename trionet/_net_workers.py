@@ -2,7 +2,9 @@
 
 Theory of operation. The master is the ``Server`` the user made; it
 listens and accepts as with thread subs, and ``Server._dispatch`` hands
-each accepted fd round-robin to itself or to a worker. A worker is a
+each accepted fd round-robin to a worker. Unlike thread subs, the master
+serves no share itself: its CPU goes to accepting, and with ``subs`` equal
+to the number of CPUs the workers have one each. A worker is a
 process running ``trionet._worker`` with its own ``trio.run`` and its own
 sub-server; the fd travels over that worker's control channel
 (``trionet._fdpass``, ``SCM_RIGHTS``) and the master closes its copy.
@@ -86,7 +88,7 @@ class ProcessGroup:
         self._backlog: list[deque[tuple[int, SockAddr | str]]] = []
         self._wakeups: list[trio.Event] = []
         self._counts = [0] * (size + 1)
-        self._next = 0
+        self._next = 1
         self._watching = size
 
     def count(self, index: int, connections: int) -> None:
@@ -96,8 +98,14 @@ class ProcessGroup:
         return sum(self._counts)
 
     def next_member(self) -> int:
+        """The next worker, round-robin; never ``0``: the master serves none itself.
+
+        Its CPU goes to accepting and handing over, and the workers get the
+        CPUs: a master serving a share too is one more busy process than
+        there are CPUs when ``subs`` is their number (see docs/deploy.md).
+        """
         member = self._next
-        self._next = (member + 1) % (self.size + 1)
+        self._next = member % self.size + 1
         return member
 
     def hand(self, index: int, fd: int, remote: SockAddr | str) -> None:

@@ -76,8 +76,8 @@ async def _take_connections(channel: socket.socket, server: Any, stopped: trio.E
     """Admit what the master sends; keep reading after a stop (a later one may destroy)."""
     while True:
         message, fd = await _fdpass.receive(channel)
-        if message is None:  # the master is gone: PDEATHSIG will follow
-            raise SystemExit(1)
+        if message is None:  # the master is gone (PDEATHSIG is on its way): nobody to tell
+            os._exit(1)
         if message[0] == "stop":
             server._receiving = False
             stopped.set()
