@@ -322,3 +322,18 @@ async def test_no_real_socket_is_opened_inside_the_block(
             server.close()
         assert got == b"audit"
     assert socket_audit == []
+
+
+async def test_the_fixture_makes_the_tests_sockets_virtual(
+    trionet_vnet: VirtualNetwork, autojump_clock: MockClock
+) -> None:
+    trionet_vnet.add_host("peer.test")
+    fd = s.socket(s.AF_INET, s.SOCK_DGRAM)
+    try:
+        assert type(entry(fd).sock).__name__ == "VDatagram"
+        s.bind(fd, ("127.0.0.1", 0))
+        await s.sendto(fd, s.sock_name(fd), b"self")
+        assert await s.recvfrom(fd) == (b"self", s.sock_name(fd))
+    finally:
+        s.close(fd)
+    assert [entry.kind for entry in trionet_vnet.trace] == ["udp"]
