@@ -46,3 +46,14 @@ def attach_pid(server: net.Server) -> None:
 def fail(server: net.Server) -> None:
     """A sub_main that raises (in a worker: the master must raise it)."""
     raise LookupError(f"sub_main of {server.group_name[1]} failed")
+
+
+def attach_remote(server: net.Server) -> None:
+    """For worker processes: each connection is told ``name remote_address``, then held."""
+    _group, name = server.group_name
+
+    def tell(sock: net.Socket) -> None:
+        sock.write(f"{name} {sock.remote_address}\n")
+        sock.resume()
+
+    server.on("connection", tell)

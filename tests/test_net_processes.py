@@ -136,3 +136,27 @@ def test_what_cannot_reach_a_worker_is_a_value_error() -> None:
         net.create_server(subs=1, processes=True, tls=ssl.create_default_context())
     with pytest.raises(TypeError, match="processes"):
         net.create_server(subs=1, processes="yes")  # type: ignore[arg-type]
+
+
+async def test_tls_and_the_proxy_header_are_handled_in_the_worker() -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    tls = net.TlsOptions(
+        cert=cert.cert_chain_pems[0].bytes().decode(), key=cert.private_key_pem.bytes().decode()
+    )
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    replies = []
+    async with net.create_server(
+        subs=2, processes=True, sub_main="_subs_main:attach_remote", tls=tls, proxy_protocol=True
+    ) as server:
+        await server.listen(0, "127.0.0.1")
+        for n in range(2):
+            raw = await trio.open_tcp_stream("127.0.0.1", server.address_info().port)
+            await raw.send_all(f"PROXY TCP4 203.0.113.{n} 127.0.0.1 5 6\r\n".encode())
+            secure = trio.SSLStream(raw, client_context, server_hostname="localhost")
+            replies.append(await secure.receive_some())
+            await secure.aclose()
+        server.close()
+    assert replies == [b"sub1 203.0.113.0\n", b"sub2 203.0.113.1\n"]
