@@ -21,3 +21,7 @@ from ._iosched import forever as forever
 from ._iosched import poll as poll
 
 __all__ = ["READ", "WRITE", "Event", "add", "delete", "event", "forever", "poll"]
+
+from trionet._public import publish as _publish
+
+_publish(__name__, globals())

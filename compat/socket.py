@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from trionet._constants import *  # noqa: F403 - every constant, as JSRE's module has them
 from trionet._fd_plain import *  # noqa: F403 - the calls that never block
+from trionet._public import publish as _publish
 
 from ._fd_io import accept as accept
 from ._fd_io import connect as connect
@@ -20,3 +21,5 @@ from ._fd_io import recvfrom as recvfrom
 from ._fd_io import recvfrom_into as recvfrom_into
 from ._fd_io import send as send
 from ._fd_io import sendto as sendto
+
+_publish(__name__, globals(), after="trionet.socket")

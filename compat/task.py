@@ -16,3 +16,7 @@ from ._task import recv as recv
 from ._task import send as send
 
 __all__ = ["Handoff", "Task", "current", "open_task", "recv", "send"]
+
+from trionet._public import publish as _publish
+
+_publish(__name__, globals(), after="trionet.task")

@@ -15,3 +15,7 @@ from ._tcp import Handler as Handler
 from ._tcp import Tcp as Tcp
 
 __all__ = ["AcceptCallback", "ConnectCallback", "Handler", "Tcp"]
+
+from trionet._public import publish as _publish
+
+_publish(__name__, globals())

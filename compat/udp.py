@@ -11,3 +11,7 @@ from __future__ import annotations
 from ._udp import Udp as Udp
 
 __all__ = ["Udp"]
+
+from trionet._public import publish as _publish
+
+_publish(__name__, globals())

@@ -43,3 +43,7 @@ from ._types import SendData as SendData
 from ._types import WritableBuffer as WritableBuffer
 
 __version__ = "0.1.0"
+
+from ._public import publish as _publish
+
+_publish(__name__, globals())

@@ -16,3 +16,7 @@ from ._dtls_server import serve as serve
 from ._tls_options import TlsOptions as TlsOptions
 
 __all__ = ["DtlsChannel", "DtlsServer", "TlsOptions", "connect", "serve"]
+
+from ._public import publish as _publish
+
+_publish(__name__, globals(), after="trionet.net")

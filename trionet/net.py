@@ -29,7 +29,10 @@ from ._net_server import create_server as create_server
 from ._net_socket import Socket as Socket
 from ._net_subs import create_sub_server as create_sub_server
 from ._net_workers import WorkerDiedError as WorkerDiedError
+from ._public import publish as _publish
 from ._tls_options import TlsOptions as TlsOptions
 from ._types import Lookup as Lookup
 from ._types import OnRead as OnRead
 from ._types import TlsConfig as TlsConfig
+
+_publish(__name__, globals())

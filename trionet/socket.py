@@ -18,3 +18,6 @@ from ._fd_io import recvfrom_into as recvfrom_into
 from ._fd_io import send as send
 from ._fd_io import sendto as sendto
 from ._fd_plain import *  # noqa: F403 - the calls that never block
+from ._public import publish as _publish
+
+_publish(__name__, globals())

@@ -10,6 +10,7 @@ through its entry point) adds the fixtures ``trionet_no_leaks``,
 
 from __future__ import annotations
 
+from ._public import publish as _publish
 from ._testing_fds import fd_leak_check as fd_leak_check
 from ._testing_fds import fd_target as fd_target
 from ._testing_fds import open_fds as open_fds
@@ -21,3 +22,5 @@ from ._testing_servers import serve_echo as serve_echo
 from ._vnet_hosts import Host as Host
 from ._vnet_kernel import TraceEntry as TraceEntry
 from ._vnet_network import VirtualNetwork as VirtualNetwork
+
+_publish(__name__, globals())

@@ -5,3 +5,7 @@ from __future__ import annotations
 from ._udp import Udp as Udp
 
 __all__ = ["Udp"]
+
+from ._public import publish as _publish
+
+_publish(__name__, globals())
