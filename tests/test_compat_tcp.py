@@ -8,6 +8,7 @@ exercised. Timeouts are real and short (0.05-0.2 s), with generous bounds.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import socket as stdsocket
@@ -20,7 +21,7 @@ import trio
 from _compat import iosched_left_clean
 from _compat_net import Worker
 from _fds import Fds, Owned, is_open, open_fds
-from _ports import refusing_on_both_loopbacks
+from _ports import hold_port, refusing_on_both_loopbacks, retry_on_addr_in_use
 from trionet.compat import iosched
 from trionet.compat import socket as csocket
 from trionet.compat.tcp import Tcp
@@ -209,12 +210,13 @@ class TestCreateClient:
     def test_each_resolved_address_is_tried_in_turn(
         self, owned: Owned, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        server = owned(Tcp.create_server(LOOPBACK))
         monkeypatch.setattr(
             stdsocket, "getaddrinfo", fixed_getaddrinfo("two.example", ["::1", "127.0.0.1"])
         )
-        client = owned(Tcp.create_client(("two.example", port_of(server)), timeout=10))
-        assert client.peer_name() == server.sock_name()
+        with contextlib.ExitStack() as held:
+            server = retry_on_addr_in_use(lambda: listen_refusing_on_ipv6(owned, held))
+            client = owned(Tcp.create_client(("two.example", port_of(server)), timeout=10))
+            assert client.peer_name() == server.sock_name()
 
     def test_when_every_address_refuses_the_last_error_is_raised_and_nothing_leaks(
         self, monkeypatch: pytest.MonkeyPatch
@@ -268,9 +270,13 @@ class TestCreateClientTimeout:
     def test_one_timeout_covers_every_resolved_address(
         self, owned: Owned, fds: Fds, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        port = port_of(full_listener(owned, fds))
-        # ::1 accepts on the same port, but the hung first address uses up the time.
-        owned(Tcp.create_server(("::1", port)))
+        def listen_full_and_on_ipv6() -> int:
+            port = port_of(full_listener(owned, fds))
+            # ::1 accepts on the same port, but the hung first address uses up the time.
+            owned(Tcp.create_server(("::1", port)))
+            return port
+
+        port = retry_on_addr_in_use(listen_full_and_on_ipv6)
         monkeypatch.setattr(
             stdsocket, "getaddrinfo", fixed_getaddrinfo("slow.example", ["127.0.0.1", "::1"])
         )
@@ -279,6 +285,13 @@ class TestCreateClientTimeout:
             Tcp.create_client(("slow.example", port), timeout=SHORT)
         assert SHORT <= timed.took < SHORT + SLACK
         assert open_fds() == before
+
+
+def listen_refusing_on_ipv6(owned: Owned, held: contextlib.ExitStack) -> Tcp:
+    """A listener on 127.0.0.1 whose port a bound socket holds on ::1, which refuses."""
+    server = owned(Tcp.create_server(LOOPBACK))
+    held.enter_context(hold_port(port_of(server), stdsocket.AF_INET6))
+    return server
 
 
 # --- create_client, callback form ------------------------------------------------------------
@@ -329,19 +342,20 @@ class TestCreateClientCallback:
     def test_tries_the_next_address_after_a_refusal(
         self, owned: Owned, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        server = owned(Tcp.create_server(LOOPBACK))
         monkeypatch.setattr(
             stdsocket, "getaddrinfo", fixed_getaddrinfo("two.example", ["::1", "127.0.0.1"])
         )
         outcomes: list[Outcome] = []
-        client = owned(
-            Tcp.create_client(
-                ("two.example", port_of(server)),
-                timeout=10,
-                callback=lambda tcp, remote: outcomes.append((tcp, remote)),
+        with contextlib.ExitStack() as held:
+            server = retry_on_addr_in_use(lambda: listen_refusing_on_ipv6(owned, held))
+            client = owned(
+                Tcp.create_client(
+                    ("two.example", port_of(server)),
+                    timeout=10,
+                    callback=lambda tcp, remote: outcomes.append((tcp, remote)),
+                )
             )
-        )
-        poll_until(lambda: bool(outcomes))
+            poll_until(lambda: bool(outcomes))
         assert outcomes == [(client, server.sock_name())]
         assert client.sock_name().domain == trionet.AF_INET
 

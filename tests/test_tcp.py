@@ -434,9 +434,13 @@ class TestCreateClientTimeout:
     async def test_one_timeout_covers_every_resolved_address(
         self, owned: Owned, fds: Fds, autojump_clock: trio.testing.MockClock
     ) -> None:
-        port = await self.full_listener(owned, fds)
-        # ::1 accepts on the same port, but the hung first address uses up the time.
-        owned(Tcp.create_server(("::1", port)))
+        async def listen_full_and_on_ipv6() -> int:
+            port = await self.full_listener(owned, fds)
+            # ::1 accepts on the same port, but the hung first address uses up the time.
+            owned(Tcp.create_server(("::1", port)))
+            return port
+
+        port = await aretry_on_addr_in_use(listen_full_and_on_ipv6)
         trio.socket.set_custom_hostname_resolver(
             FixedResolver("slow.example", ["127.0.0.1", "::1"])
         )
