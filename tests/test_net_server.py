@@ -21,7 +21,6 @@ from trionet import net
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
 LOOPBACK_ONLY = {
-    "test_default_host_is_dual_stack_and_ipv6_only_is_not": "no dual-stack listener yet",
     "test_unix_path_with_permissions_is_unlinked_on_close": "virtual paths are not files",
     "test_listen_on_an_fd_takes_it_over": "hands in a stdlib socket",
     "test_two_hundred_clients_resetting_never_stop_the_server": "its clients are stdlib sockets",

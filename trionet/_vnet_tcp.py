@@ -166,6 +166,8 @@ class VStream(VSocket):
         if not self.connecting or self.dead:
             return
         found = dst.find(_stdsocket.SOCK_STREAM, self._family, addr, port)
+        if found is None and self._family == _stdsocket.AF_INET:
+            found = _dual_stack(dst, port)
         listener = found if isinstance(found, VStream) and found.listening else None
         if listener is None:
             back = Wire(self.kernel, dst, self.host, lambda: None)
@@ -186,11 +188,14 @@ class VStream(VSocket):
         child.wire.push("synack", 0, lambda: self._established(child))
 
     def _accepted(self, listener: VStream, host: Host, local: Any) -> VStream:
-        child = VStream(self.kernel, host, self._family, _stdsocket.SOCK_STREAM)
+        child = VStream(self.kernel, host, listener._family, _stdsocket.SOCK_STREAM)
+        peer_addr = self.source(host, local if isinstance(local, str) else local[0]) or ""
+        if listener._family != self._family:  # an IPv4 client of a dual-stack listener
+            local, peer_addr = _mapped(local), _mapped(peer_addr)
         child.local = local
         child.connected = True
         child.peer = self
-        child.peer_addr = self.source(host, local if isinstance(local, str) else local[0]) or ""
+        child.peer_addr = peer_addr
         child.options.update(listener.options)
         listener.queue.append(child)
         listener.sync()
@@ -405,3 +410,18 @@ class VStream(VSocket):
         wire.clear()
         wire.push("rst", 0, lambda: peer.fail(errno.ECONNRESET))
         self.connected = False
+
+
+def _dual_stack(host: Host, port: int) -> VStream | None:
+    """A listener on ``[::]:port`` without ``IPV6_V6ONLY``: it takes IPv4 connections too."""
+    found = host.bound.get((_stdsocket.SOCK_STREAM, _stdsocket.AF_INET6, "::", port))
+    if isinstance(found, VStream) and not found.option(
+        _stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_V6ONLY
+    ):
+        return found
+    return None
+
+
+def _mapped(address: Any) -> Any:
+    """An IPv4 address as a dual-stack socket reports it (``::ffff:a.b.c.d``)."""
+    return (f"::ffff:{address[0]}", address[1], 0, 0)
