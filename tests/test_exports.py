@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import inspect
 import pickle
 import socket as stdsocket
@@ -331,3 +332,8 @@ class TestSection11Names:
 
         assert isinstance(NetworkBackend(), httpcore.AsyncNetworkBackend)
         assert net.as_anyio_stream.__doc__
+
+
+def test_the_installed_version_is_trionet_version() -> None:
+    # pyproject.toml reads it from trionet.__version__: one place to write it.
+    assert importlib.metadata.version("trionet") == trionet.__version__

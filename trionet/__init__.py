@@ -42,6 +42,7 @@ from ._types import FdAddress as FdAddress
 from ._types import SendData as SendData
 from ._types import WritableBuffer as WritableBuffer
 
+# The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0"
 
 from ._public import publish as _publish
