@@ -11,7 +11,7 @@ from ._fdtable import Entry
 from ._ops import OsAddress
 from ._types import Buffer
 
-__all__ = ["os_address", "outgoing", "writable_view"]
+__all__ = ["check_unix_path", "os_address", "outgoing", "writable_view"]
 
 _FAMILY_NAMES = {
     _stdsocket.AF_INET: "an IPv4",
@@ -25,7 +25,7 @@ def os_address(entry: Entry, addr: object, name: str = "addr") -> OsAddress:
     family = entry.sock.family
     if family == _stdsocket.AF_UNIX:
         if isinstance(addr, (str, bytes, os.PathLike)):
-            return os.fspath(addr)
+            return check_unix_path(os.fspath(addr), name)
         raise TypeError(f"{name} of a Unix-domain socket must be a path, not {type(addr).__name__}")
     sockaddr = to_sockaddr(addr, name)
     if sockaddr.domain != family:
@@ -33,6 +33,28 @@ def os_address(entry: Entry, addr: object, name: str = "addr") -> OsAddress:
             f"{name} {sockaddr.addr!r} does not fit fd {entry.fd}, {_FAMILY_NAMES[family]} socket"
         )
     return sockaddr.to_os()
+
+
+# sockaddr_un's sun_path on Linux: 108 bytes, a path's last one its NUL (an
+# abstract name, starting with NUL, may use all 108).
+_SUN_PATH = 108
+
+
+def check_unix_path(path: str | bytes, name: str = "path") -> str | bytes:
+    """``path`` if the kernel can take it as a Unix-domain address (SPEC rule 33).
+
+    Raises:
+        ValueError: it is longer than the kernel's limit (the stdlib would
+            raise a bare ``OSError`` with no errno, after no system call).
+    """
+    raw = os.fsencode(path)
+    limit = _SUN_PATH if raw.startswith(b"\0") else _SUN_PATH - 1
+    if len(raw) > limit:
+        raise ValueError(
+            f"{name} is {len(raw)} bytes long; a Unix-domain path may be at most "
+            f"{limit} bytes (the kernel's limit): {os.fsdecode(raw[:40])!r}..."
+        )
+    return path
 
 
 def outgoing(data: object, name: str = "data") -> Buffer | Sequence[Buffer]:

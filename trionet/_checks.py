@@ -40,7 +40,14 @@ def check_seconds(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a finite number of seconds ``>= 0``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond any float (10**400): a bad value (rule 33)
+        assert isinstance(value, int)  # the only number float() cannot take
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0, got an int of "
+            f"{value.bit_length()} bits"  # its repr may be too long to print
+        ) from None
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
     return seconds

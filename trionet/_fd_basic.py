@@ -16,6 +16,7 @@ from ._checks import check_int
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM
 from ._fdtable import close as _close
 from ._fdtable import close_socket, entry, register, wake_sleepers
+from ._named import named
 from ._types import FdAddress
 
 __all__ = [
@@ -99,10 +100,15 @@ def bind(fd: int, addr: FdAddress) -> None:
 
     Raises:
         ValueError: ``addr`` is not numeric or does not fit the socket's family.
-        OSError: the kernel refused (``EADDRINUSE``, ``EADDRNOTAVAIL``, ...).
+        OSError: the kernel refused (``EADDRINUSE``, ``EADDRNOTAVAIL``, ...),
+            naming the address in its message and ``filename``.
     """
     target = entry(fd)
-    target.sock.bind(os_address(target, addr))
+    address = os_address(target, addr)
+    try:
+        target.sock.bind(address)
+    except OSError as exc:
+        raise named(exc, address) from None
 
 
 def listen(fd: int, backlog: int = 5) -> None:
@@ -112,7 +118,10 @@ def listen(fd: int, backlog: int = 5) -> None:
     """
     check_int("backlog", backlog, 0, 65535)
     target = entry(fd)
-    target.sock.listen(backlog)
+    try:
+        target.sock.listen(backlog)
+    except OSError as exc:
+        raise named(exc, target.sock.getsockname()) from None
     target.backlog = backlog
 
 

@@ -25,6 +25,7 @@ from trio._highlevel_open_tcp_stream import reorder_for_rfc_6555_section_5_4
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
 from ._addr import ip_domain
+from ._args import check_unix_path
 from ._checks import check_port, check_seconds
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._groups import open_nursery
@@ -115,6 +116,7 @@ def check_options(
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
         path = os.fspath(path)
         assert isinstance(path, str)
+        check_unix_path(path)
     elif port is None:
         raise TypeError("connect needs a port (or path= for a Unix-domain socket)")
     else:

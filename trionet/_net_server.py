@@ -31,6 +31,7 @@ import trio
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
 from ._addr import SockAddr
+from ._args import check_unix_path
 from ._checks import check_bool, check_int, check_port
 from ._groups import open_nursery
 from ._net_core import LOGGER
@@ -278,8 +279,10 @@ class Server(ServerState):
             check_bool(name, flag)
         if host is not None and not isinstance(host, str):
             raise TypeError(f"host must be a str or None, not {type(host).__name__}")
-        if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
+        if path is not None:
+            if not isinstance(path, (str, os.PathLike)):
+                raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
+            check_unix_path(os.fspath(path))
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError("enter the server first: async with net.create_server() as server")

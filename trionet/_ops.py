@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._fdtable import Entry
+from ._named import address_text
 
 __all__ = [
     "Connect",
@@ -150,8 +151,9 @@ class Connect:
                     code,
                     f"{os.strerror(code)}: a socket whose connect failed cannot"
                     " connect again; close it and make a new socket",
+                    address_text(self._address),
                 )
-            raise OSError(code, os.strerror(code))
+            raise OSError(code, os.strerror(code), address_text(self._address))
         code = sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
         if code:
-            raise OSError(code, os.strerror(code))
+            raise OSError(code, os.strerror(code), address_text(self._address))

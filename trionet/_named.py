@@ -1,0 +1,29 @@
+"""OS errors that say what they were about (SPEC rule 34).
+
+The stdlib's ``sock.bind(...)`` raises ``[Errno 98] Address already in
+use`` without the address. trionet names it the way Python names a file:
+in the ``filename`` attribute, which ``str()`` shows, so
+``[Errno 98] Address already in use: '127.0.0.1:8124'``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["address_text", "named"]
+
+
+def address_text(address: Any) -> str:
+    """``host:port`` (``[v6]:port``) for an IP address tuple, the path for a Unix one."""
+    if isinstance(address, tuple):
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return os.fsdecode(address)
+
+
+def named(exc: OSError, address: Any) -> OSError:
+    """``exc`` naming ``address`` (same errno, so the same ``OSError`` subclass)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror, address_text(address))
