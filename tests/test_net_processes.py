@@ -160,3 +160,22 @@ async def test_tls_and_the_proxy_header_are_handled_in_the_worker() -> None:
             await secure.aclose()
         server.close()
     assert replies == [b"sub1 203.0.113.0\n", b"sub2 203.0.113.1\n"]
+
+
+async def test_an_async_sub_main_finds_its_server_with_create_sub_server() -> None:
+    async with net.create_server(
+        subs=2, processes=True, sub_main="_subs_main:attach_async"
+    ) as server:
+        await server.listen(0, "127.0.0.1")
+        replies = [await _read_all(server.address_info().port) for _ in range(4)]
+        server.close()
+    assert replies == [b"sub1", b"sub2", b"sub1", b"sub2"]
+
+
+async def _read_all(port: int) -> bytes:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    got = b""
+    async with stream:
+        while chunk := await stream.receive_some():
+            got += chunk
+    return got

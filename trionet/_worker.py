@@ -44,6 +44,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 async def _serve(channel: socket.socket) -> None:
+    from . import _net_subs
     from ._net_server import Server  # imported in the worker only: no cycle at import
 
     message, _ = await _fdpass.receive(channel)
@@ -54,6 +55,8 @@ async def _serve(channel: socket.socket) -> None:
     server._group_name = (group, f"sub{index}")
     server._index = index
     server._receiving = True
+    # net.create_sub_server(group) finds it, as in a thread sub (one per process here).
+    _net_subs._local.__dict__.setdefault("servers", {})[group] = server
     async with server:
         if sub_main is not None:
             result = sub_main(server)
