@@ -12,6 +12,9 @@ import signal
 import socket as stdsocket
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +240,156 @@ async def test_without_reuse_port_the_second_listen_is_address_in_use() -> None:
         with pytest.raises(OSError, match="in use"):
             await second.listen(first.address_info().port, "127.0.0.1")
         first.close()
+
+
+# -- a restart that refuses nobody (examples/graceful_restart.py) -------------
+
+RESTART = Path(__file__).resolve().parents[1] / "examples" / "graceful_restart.py"
+
+
+def _start_copy(name: str, port: int, activated: stdsocket.socket | None = None) -> Any:
+    """A copy of the example; with ``activated``, that socket is its fd 3, as from systemd."""
+    command = [sys.executable, str(RESTART), str(port), name]
+    if activated is not None:
+        # The socket comes in as stdin; the shell moves it to fd 3 and sets
+        # LISTEN_PID to its own pid, which exec keeps for Python.
+        script = 'exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec "$0" "$@"'
+        command = ["sh", "-c", script, *command]
+    process = subprocess.Popen(command, stdin=activated, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == f"{name} listening on port {port}\n"
+    return process
+
+
+def _ask(client: stdsocket.socket, payload: bytes) -> bytes:
+    client.sendall(payload)
+    return client.recv(1024)
+
+
+class _Clients(threading.Thread):
+    """Fresh connections one after another, each asking once, until told to stop."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+        self.replies: list[bytes] = []
+        self.errors: list[OSError] = []
+        self.stopping = threading.Event()
+        self.turn = threading.Lock()  # held by the test: no connection is under way
+
+    def run(self) -> None:
+        for number in range(100_000):  # bounded; stopped long before
+            if self.stopping.is_set():
+                return
+            with self.turn:
+                try:
+                    with stdsocket.create_connection(("127.0.0.1", self.port), timeout=20) as c:
+                        self.replies.append(_ask(c, str(number).encode()))
+                except OSError as error:
+                    self.errors.append(error)
+
+    def served_by(self, name: str) -> int:
+        return sum(reply.startswith(name.encode() + b" ") for reply in self.replies)
+
+    def wait_for(self, name: str, count: int) -> None:
+        for _ in range(2000):  # up to 20 s
+            if self.served_by(name) >= count:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"{name} served {self.served_by(name)} of {count}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30)
+
+
+def _listeners(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:port (state 0A in /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(row.split()[1] == local and row.split()[3] == "0A" for row in rows)
+
+
+def _stop(process: Any, name: str) -> None:
+    """SIGTERM, then the copy must drain and exit cleanly."""
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert (process.returncode, out) == (0, f"{name} drained\n")
+
+
+def _reap(*processes: Any) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.communicate(timeout=20)
+
+
+def test_a_reuse_port_restart_drains_the_old_copy_and_refuses_nobody() -> None:
+    port = _free_port()
+    old = _start_copy("old", port)
+    held = stdsocket.create_connection(("127.0.0.1", port), timeout=20)
+    clients = _Clients(port)
+    new = None
+    try:
+        assert _ask(held, b"1") == b"old 1"
+        clients.start()
+        clients.wait_for("old", 5)
+        new = _start_copy("new", port)  # both listen: the kernel spreads connections
+        clients.wait_for("new", 5)
+        # Linux resets what waits in a reuse_port listener's accept queue when
+        # it closes (unless net.ipv4.tcp_migrate_req=1): no client is
+        # connecting at that moment here; docs/deploy.md says so.
+        with clients.turn:
+            old.send_signal(signal.SIGTERM)
+            for _ in range(2000):  # up to 20 s
+                if _listeners(port) == 1:
+                    break
+                time.sleep(0.01)
+            assert _listeners(port) == 1
+        # The old copy accepts no more, but still serves what it holds.
+        clients.wait_for("new", clients.served_by("new") + 20)
+        assert _ask(held, b"2") == b"old 2"
+        assert old.poll() is None
+        held.close()
+        out, _ = old.communicate(timeout=30)
+        assert (old.returncode, out) == (0, "old drained\n")
+        clients.stop()
+        assert clients.errors == []
+        _stop(new, "new")
+    finally:
+        clients.stop()
+        held.close()
+        _reap(old, new)
+
+
+def test_a_socket_activated_restart_keeps_every_connection() -> None:
+    # The test plays systemd: it owns the listening socket and passes it to
+    # each copy in turn; connections that come while no copy accepts wait
+    # in its backlog.
+    with stdsocket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        old = _start_copy("old", port, activated=listener)
+        held = stdsocket.create_connection(("127.0.0.1", port), timeout=20)
+        clients = _Clients(port)
+        new = None
+        try:
+            assert _ask(held, b"1") == b"old 1"
+            clients.start()
+            clients.wait_for("old", 5)
+            old.send_signal(signal.SIGTERM)  # systemctl restart: stop, then start
+            assert _ask(held, b"2") == b"old 2"
+            held.close()
+            out, _ = old.communicate(timeout=30)
+            assert (old.returncode, out) == (0, "old drained\n")
+            new = _start_copy("new", port, activated=listener)
+            clients.wait_for("new", 20)
+            clients.stop()
+            assert clients.errors == []
+            assert all(reply.startswith((b"old ", b"new ")) for reply in clients.replies)
+            _stop(new, "new")
+        finally:
+            clients.stop()
+            held.close()
+            _reap(old, new)
