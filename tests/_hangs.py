@@ -13,6 +13,15 @@ trio run at all, raising there is safe, and pytest-timeout's handler does it.
 A test that does not unwind within ``_GRACE`` seconds of the cancel gets that
 handler too: a broken run is better than a hung suite.
 
+Once it has raised, that handler raises again every ``_REPEAT`` seconds
+(or the limit, if shorter) until the test ends. An exception raised inside
+a finalizer is printed and dropped (``sys.unraisablehook``), so a single
+alarm that lands in one, as in a ``__del__`` waiting for a lock its own
+thread holds, ends that finalizer only; the next one of the same garbage
+collection then waits with no alarm left, and the run hung for 9 minutes
+that way once. A test that swallowed every alarm and went on still fails,
+as timed out.
+
 ``conftest.py`` loads this module with ``pytest_plugins``.
 """
 
@@ -29,7 +38,9 @@ import pytest_timeout  # type: ignore[import-untyped]
 import trio
 
 _GRACE = 10.0
+_REPEAT = 5.0
 _TIMED_OUT = pytest.StashKey[float]()
+_RAISED = pytest.StashKey[float]()
 
 
 def _dump_tasks(item: pytest.Item, root: trio.lowlevel.Task) -> None:
@@ -68,6 +79,10 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
 
     def fail(signum: int, frame: FrameType | None) -> None:
         __tracebackhide__ = True
+        if item.stash.get(_RAISED, None) is None:
+            item.stash[_RAISED] = settings.timeout
+            repeat = min(_REPEAT, settings.timeout)
+            signal.setitimer(signal.ITIMER_REAL, repeat, repeat)
         pytest_timeout.timeout_sigalrm(item, settings)
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -105,9 +120,18 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """A test whose run was cancelled for its timeout fails, whatever it raised."""
+    """A test whose run was cancelled for its timeout fails, whatever it raised.
+
+    So does one that returned after swallowing the alarm's ``Failed``.
+    """
     try:
         yield
+        raised = item.stash.get(_RAISED, None)
+        if raised is not None and item.stash.get(_TIMED_OUT, None) is None:
+            pytest.fail(
+                f"Timeout (>{raised}s) from pytest-timeout, swallowed where it was raised",
+                pytrace=False,
+            )
     finally:
         timeout = item.stash.get(_TIMED_OUT, None)
         if timeout is not None:

@@ -14,6 +14,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 HANGS = """
+import gc
+import threading
 import time
 import trio
 
@@ -33,6 +35,27 @@ async def test_a_hung_child_task():
 def test_a_sync_test_blocks():
     time.sleep(30)
 
+def test_finalizers_wait_for_a_lock_their_thread_holds():
+    # The shape of a 9-minute hang: each finalizer of one collection blocks,
+    # and the alarm's Failed, raised in one, is dropped as unraisable.
+    lock = threading.Lock()
+
+    class WaitsForTheLock:
+        def __del__(self):
+            with lock:
+                pass
+
+    gc.disable()
+    try:
+        for _ in range(3):
+            cycle = WaitsForTheLock()
+            cycle.me = cycle
+        del cycle
+        with lock:
+            gc.collect()
+    finally:
+        gc.enable()
+
 async def test_after_them_all():
     await trio.sleep(0)
 """
@@ -46,7 +69,7 @@ def test_each_hang_fails_alone_and_the_run_goes_on(
     pytester.makeini("[pytest]\ntrio_mode = true\ntimeout = 1\n")
     pytester.makepyfile(HANGS)
     result = pytester.runpytest_subprocess("-p", "_hangs", "-p", "no:cacheprovider", timeout=60)
-    result.assert_outcomes(failed=5, passed=1)
+    result.assert_outcomes(failed=6, passed=1)
     text = result.stdout.str()
     assert "from inside a run" not in text
     assert "TrioInternalError" not in text
@@ -57,6 +80,7 @@ def test_each_hang_fails_alone_and_the_run_goes_on(
             "FAILED *test_a_task_blocks_in_a_sync_call - *Timeout (>1.0s)*",
             "FAILED *test_a_hung_child_task - Failed: Timeout (>1.0s)*cancelled",
             "FAILED *test_a_sync_test_blocks - Failed: Timeout (>1.0s)*",
+            "FAILED *test_finalizers_wait_for_a_lock_their_thread_holds - *(>1.0s)*swallowed*",
         ]
     )
     # Where each awaiting hang waits, to find the lost wake-up from the log.

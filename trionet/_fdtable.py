@@ -15,11 +15,23 @@ waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
 and ``trionet._readiness.release`` for ours) and every thread blocked on
 it in ``trionet.compat`` (through the wake-up fd each sleeper registered),
 and only then closes.
+
+Finalizers close fds through this table too (a dropped socket object, a
+compat thread's wake-up fd when the thread's locals go), and the garbage
+collector runs them inside whatever allocation triggers it, which may be
+one in this module's own locked code. There, waiting for the table's lock
+would wait for itself forever (it is not reentrant, and reentering would
+break the locked code's atomicity). So a ``close`` or ``close_wake_fd``
+that finds its own thread holding the lock queues itself instead, and that
+thread runs the queue as soon as it lets go of the lock.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import errno
+import functools
 import os
 import socket as _stdsocket
 import threading
@@ -94,6 +106,50 @@ class Entry:
 
 _entries: dict[int, Entry] = {}
 _lock = threading.Lock()
+# The ident of the thread holding _lock, set and cleared by that thread
+# only: another thread can never read its own ident here by mistake.
+_holder: int | None = None
+# Closes a finalizer asked for inside the locked code of its own thread.
+_deferred: collections.deque[Callable[[], None]] = collections.deque()
+
+
+class _Locked:
+    """``with _locked:`` holds the table's lock, then runs the closes queued meanwhile."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _holder
+        me = threading.get_ident()
+        if _holder == me:
+            # Only close and close_wake_fd may be reached from a finalizer;
+            # anything else re-entering would deadlock here: say so instead.
+            raise RuntimeError("trionet._fdtable was re-entered from inside its locked code")
+        _lock.acquire()
+        _holder = me
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _holder
+        _holder = None
+        _lock.release()
+        while _deferred:
+            try:
+                work = _deferred.popleft()
+            except IndexError:  # another thread ran the last one first
+                return
+            # The finalizer that asked for it would have had an OSError ignored.
+            with contextlib.suppress(OSError):
+                work()
+
+
+_locked = _Locked()
+
+
+def _in_locked_code() -> bool:
+    """Whether this thread holds the table's lock: a finalizer run inside it must not wait."""
+    return _holder == threading.get_ident()
+
+
 # compat's per-thread wake-up fds: they live as long as their thread, so the
 # fd-leak check of trionet.testing leaves them out.
 _wake_fds: set[int] = set()
@@ -148,7 +204,7 @@ def _came_second(target: Entry, wake_fd: int, want: int) -> bool:
 
 def wake_sleepers(target: Entry) -> None:
     """Make the threads blocked on ``target`` in compat look at it again."""
-    with _lock:
+    with _locked:
         _wake_sleepers(target)
 
 
@@ -161,14 +217,14 @@ def _wake_sleepers(target: Entry) -> None:
 def open_wake_fd() -> int:
     """A new wake-up fd for a compat thread (an ``eventfd``), recorded as one."""
     fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-    with _lock:
+    with _locked:
         _wake_fds.add(fd)
     return fd
 
 
 def wake_fds() -> frozenset[int]:
     """The wake-up fds of compat's threads that are open now."""
-    with _lock:
+    with _locked:
         return frozenset(_wake_fds)
 
 
@@ -179,8 +235,14 @@ def close_wake_fd(wake_fd: int) -> None:
     registered: one of them may have woken up and left meanwhile, but its
     fd stays open (a stray wake-up is harmless) until that signal is
     written, never to be closed and reused by someone else before.
+
+    From a finalizer run inside the table's locked code, the close waits in
+    a queue until that code lets go of the lock.
     """
-    with _lock:
+    if _in_locked_code():
+        _deferred.append(functools.partial(close_wake_fd, wake_fd))
+        return
+    with _locked:
         _wake_fds.discard(wake_fd)
         os.close(wake_fd)
 
@@ -194,7 +256,7 @@ def register(sock: _stdsocket.socket) -> Entry:
     new = Entry(sock)
     # A number can only be stale here if someone closed it behind our back.
     _readiness.release(new.fd)
-    with _lock:
+    with _locked:
         _entries[new.fd] = new
     return new
 
@@ -252,7 +314,7 @@ def _wrap(fd: int) -> _stdsocket.socket:
 
 def _adopt(fd: int) -> Entry:
     fd = int(fd)
-    with _lock:
+    with _locked:
         found = _entries.get(fd)
         if found is not None:
             if found.closed:
@@ -282,9 +344,17 @@ def close_socket(sock: _stdsocket.socket) -> None:
 
 
 def close(fd: object) -> None:
-    """Close ``fd`` and its ``mports`` listeners, waking every waiter; twice is a no-op."""
+    """Close ``fd`` and its ``mports`` listeners, waking every waiter; twice is a no-op.
+
+    From a finalizer run inside the table's locked code (a socket object
+    dropped unclosed, collected there), the close waits in a queue until
+    that code lets go of the lock.
+    """
     fd = check_fd(fd)
-    with _lock:
+    if _in_locked_code():
+        _deferred.append(functools.partial(close, fd))
+        return
+    with _locked:
         gone = _entries.get(fd)
         if gone is not None:
             if gone.closed:
@@ -307,6 +377,6 @@ def close(fd: object) -> None:
             close_socket(extra)
         close_socket(gone.sock)
     finally:
-        with _lock:
+        with _locked:
             if _entries.get(fd) is gone:
                 del _entries[fd]
