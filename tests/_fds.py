@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+from _ports import quiet_port, retry_on_addr_in_use
 
 from trionet import socket as s
 from trionet._sockobj import SocketObject
@@ -63,6 +64,29 @@ class Owned:
     def close_all(self) -> None:
         for obj in self.objects:
             obj.close()
+
+
+def listener_with_mports(
+    fds: Fds, kind: str, count: int, mports: Callable[[int, int], None] = s.mports
+) -> int:
+    """A listener that also listens on the ``count`` ports after its own.
+
+    ``mports`` is the fd level's (trionet's or compat's) under test.
+    """
+    family, host = IP_KINDS[kind]
+
+    def attempt() -> int:
+        listener = fds.socket(family, s.SOCK_STREAM)
+        try:
+            s.bind(listener, (host, quiet_port(count + 1)))
+            s.listen(listener)
+            mports(listener, count)
+        except OSError:
+            fds.close(listener)
+            raise
+        return listener
+
+    return retry_on_addr_in_use(attempt)
 
 
 def is_open(fd: int) -> bool:

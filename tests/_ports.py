@@ -9,7 +9,9 @@ So the suite never does that:
   the port meanwhile (``refusing_port``, ``refusing_on_both_loopbacks``);
 - a test that must bind a port it was given, or one that another socket has
   (IPv4 beside an IPv6-only socket), retries with a fresh port when the
-  bind finds it in use (``retry_on_addr_in_use``).
+  bind finds it in use (``retry_on_addr_in_use``);
+- a test that needs a run of consecutive ports (``mports``) takes it below
+  the ephemeral range (``quiet_port``), where no client's port can be.
 
 Everything binds ``127.0.0.1`` or ``::1`` only.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import random
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -29,6 +32,23 @@ LOOPBACKS = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 # Each attempt loses only to a program that takes the very port in the
 # moment between two binds; twenty in a row do not happen.
 ATTEMPTS = 20
+
+
+def quiet_port(span: int = 1) -> int:
+    """A random port that, with the ``span - 1`` after it, lies below the ephemeral range.
+
+    Bind it inside ``retry_on_addr_in_use``. The ports after a system-chosen
+    one are in the ephemeral range, where every client's connect takes its
+    local port; after a busy benchmark on the machine, the closed ones stay
+    in TIME_WAIT for a minute, tens of thousands of them, and a bind to any
+    of them fails (measured: no run of 2 free consecutive ports after 20
+    system-chosen ones). ``bench/port_churn.py`` sweeps that range too.
+    Below it, only programs binding fixed ports compete.
+    """
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    # 1024 and up need no privileges; the 10,000 ports under the range suffice.
+    return random.randrange(max(1024, low - 10_000), low - span + 1)
 
 
 def retry_on_addr_in_use(attempt: Callable[[], T], attempts: int = ATTEMPTS) -> T:

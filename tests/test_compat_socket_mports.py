@@ -6,37 +6,23 @@ task, and goes on waiting on the new set when ``mports`` changes it.
 
 from __future__ import annotations
 
-import errno
-from pathlib import Path
-
-import pytest
 from _compat_net import (
     GUARD,
     SHORT,
     Worker,
     expect_timeout,
-    stream_listener,
     wait_until_sleeping,
 )
 from _fds import Fds
+from _fds import listener_with_mports as _listener_with_mports
 from trionet.compat import socket as c
 
 import trionet
 
 
 def listener_with_mports(fds: Fds, count: int) -> int:
-    """A listener on a system-chosen port plus ``count`` more; try a few bases."""
-    for _ in range(20):
-        listener = stream_listener(fds, "ipv4", Path())
-        try:
-            c.mports(listener, count)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            fds.close(listener)
-            continue
-        return listener
-    pytest.fail(f"found no {count + 1} free consecutive loopback ports in 20 tries")
+    """A listener that also listens on the ``count`` ports after its own (``c.mports``)."""
+    return _listener_with_mports(fds, "ipv4", count, c.mports)
 
 
 def port_of(fd: int) -> int:

@@ -21,7 +21,7 @@ import trio
 from _compat import iosched_left_clean
 from _compat_net import Worker
 from _fds import Fds, Owned, is_open, open_fds
-from _ports import hold_port, refusing_on_both_loopbacks, retry_on_addr_in_use
+from _ports import hold_port, quiet_port, refusing_on_both_loopbacks, retry_on_addr_in_use
 from trionet.compat import iosched
 from trionet.compat import socket as csocket
 from trionet.compat.tcp import Tcp
@@ -79,17 +79,17 @@ def recv_all(tcp: Tcp, limit: int = 64 * MIB) -> bytes:
 
 def listener_with_mports(owned: Owned, host: str, count: int) -> Tcp:
     """A listener on ``host`` that also listens on the ``count`` ports after its own."""
-    for _ in range(10):
-        listener = owned(Tcp.create_server((host, 0)))
+
+    def attempt() -> Tcp:
+        listener = owned(Tcp.create_server((host, quiet_port(count + 1))))
         try:
             listener.mports(count)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
+        except OSError:
             listener.close()
-            continue
+            raise
         return listener
-    raise AssertionError("no free run of consecutive ports")
+
+    return retry_on_addr_in_use(attempt)
 
 
 def full_listener(owned: Owned, fds: Fds, host: str = "127.0.0.1") -> Tcp:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from _fds import IP_KINDS, Fds
+from _fds import IP_KINDS, Fds, listener_with_mports
 
 import trionet
 from trionet import socket as s
@@ -36,24 +36,6 @@ async def connected(fds: Fds, listener: int) -> tuple[int, int]:
     await s.connect(client, s.sock_name(listener), timeout=5)
     server, _remote = await s.accept(listener, timeout=5)
     return client, fds.track(server)
-
-
-def listener_with_mports(fds: Fds, kind: str, count: int) -> int:
-    """A listener on a system-chosen port plus ``count`` more after it.
-
-    The ports after a system-chosen one may be taken; try a few bases.
-    """
-    for _ in range(20):
-        listener = tcp_listener(fds, kind)
-        try:
-            s.mports(listener, count)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            fds.close(listener)
-            continue
-        return listener
-    pytest.fail(f"found no {count + 1} free consecutive loopback ports in 20 tries")
 
 
 async def assert_refused(fds: Fds, kind: str, port: int) -> None:

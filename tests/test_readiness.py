@@ -22,7 +22,7 @@ from typing import TypeVar
 import pytest
 import trio
 import trio.testing
-from _fds import Fds
+from _fds import Fds, listener_with_mports
 from _ports import retry_on_addr_in_use
 from trio.testing import wait_all_tasks_blocked
 
@@ -81,18 +81,10 @@ async def _unix_connected(fds: Fds, directory: Path) -> tuple[int, int]:
 
 def _mports_listener(fds: Fds, count: int) -> tuple[int, int]:
     """A listener that also listens on the ``count`` ports after its own: (fd, port)."""
-    for _ in range(50):
-        listener = _tcp_listener(fds)
-        try:
-            s.mports(listener, count)
-        except OSError:
-            # A following port was taken: try another base port.
-            fds.close(listener)
-            continue
-        address = s.sock_name(listener)
-        assert isinstance(address, trionet.SockAddr)
-        return listener, address.port
-    pytest.fail("no run of free consecutive loopback ports in 50 tries")
+    listener = listener_with_mports(fds, "ipv4", count)
+    address = s.sock_name(listener)
+    assert isinstance(address, trionet.SockAddr)
+    return listener, address.port
 
 
 async def _fill_send_buffer(fd: int) -> int:
