@@ -2,7 +2,8 @@
 
 Not read at all, a socket reads one chunk ahead as Node's readable buffer
 does: it sees the FIN when nothing unread waits, emits ``'end'``, and
-closes if its own side has ended (Node's goodbye server). Pulled, it
+closes if its own side has ended (Node's goodbye server, ported word for
+word in ``test_seed_snippets.py``). Pulled, it
 follows trio's ``HalfCloseableStream``: the FIN never ends our side.
 Flowing, it is Node's: without ``allow_half_open`` the FIN ends our side.
 Every peer here is a real loopback socket.
@@ -27,36 +28,6 @@ def record(sock: net.Socket, log: list[object]) -> None:
     for event in EVENTS:
         if event != "data":
             sock.on(event, lambda *args, event=event: log.append((event, *args)))
-
-
-async def test_node_goodbye_server_ported_word_for_word_closes_each_connection(
-    autojump_clock: MockClock,
-) -> None:
-    # const server = net.createServer((socket) => {
-    #   socket.end('goodbye\n');
-    # }).on('error', (err) => {
-    #   // Handle errors here.
-    #   throw err;
-    # });
-    # // Grab an arbitrary unused port.
-    # server.listen(() => {
-    #   console.log('opened server on', server.address());
-    # });
-    def on_error(err: BaseException) -> None:
-        raise err
-
-    async with net.create_server(lambda socket: socket.end("goodbye\n")).on(
-        "error", on_error
-    ) as server:
-        await server.listen()
-        port = server.address_info().port
-        for _ in range(3):
-            async with net.connect(port, "127.0.0.1") as client:
-                assert await client.receive_some() == b"goodbye\n"
-                assert await client.receive_some() == b""
-            await until(lambda: server.get_connections() == 0)
-        server.close()
-    # The block exited: no connection held it open.
 
 
 async def test_an_unread_socket_sees_the_fin_of_a_plain_client(autojump_clock: MockClock) -> None:

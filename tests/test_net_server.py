@@ -24,6 +24,7 @@ LOOPBACK_ONLY = {
     "test_unix_path_with_permissions_is_unlinked_on_close": "virtual paths are not files",
     "test_listen_on_an_fd_takes_it_over": "hands in a stdlib socket",
     "test_two_hundred_clients_resetting_never_stop_the_server": "its clients are stdlib sockets",
+    "test_close_right_after_listen_leaves_a_reused_fd_number_alone": "opens a real file",
 }
 
 
@@ -137,6 +138,33 @@ async def test_listening_twice_and_closing_when_not_running_raise(
         await server.wait_closed()
         await server.listen(0, "127.0.0.1")  # after close(): allowed again
         server.close()
+
+
+async def test_close_right_after_listen_leaves_a_reused_fd_number_alone(
+    tmp_path: Path, autojump_clock: MockClock
+) -> None:
+    # close() before the accept task first ran: the fd number is free, and
+    # here a file takes it. The accept task used to adopt that number
+    # ("ValueError: fd N is not a socket") and would have accepted on
+    # another socket's; now it sees that its listen() is over.
+    closes: list[str] = []
+    async with net.create_server(_echo) as server:
+        server.on("close", lambda: closes.append("close"))
+        await server.listen(0, "127.0.0.1")
+        number = server._listener  # the listening fd's number
+        server.close()
+        taker = os.open(tmp_path / "taker", os.O_CREAT | os.O_WRONLY)
+        try:
+            assert taker == number
+            await server.wait_closed()
+        finally:
+            os.close(taker)
+        await server.listen(0, "127.0.0.1")  # a new listen() right away serves
+        server.close()
+        await server.listen(0, "127.0.0.1")
+        assert await _roundtrip(server.address_info().port) == b"ping"
+        server.close()
+    assert closes == ["close"] * 3
 
 
 async def test_address_in_use_raises_and_emits_error(autojump_clock: MockClock) -> None:

@@ -392,7 +392,10 @@ class Server(ServerState):
 
     async def _accept_loop(self, listener: int, path: str | None, closed: trio.Event) -> None:
         try:
-            while True:
+            # Only while this listen() is the current one: close() closes the
+            # fd before this task may have run, and by then its number may be
+            # a file's or another socket's (a later listen() gets a new event).
+            while self._listener is not None and self._close_event is closed:
                 try:
                     fd, remote = await fdio.accept(listener)
                 except trio.ClosedResourceError:
