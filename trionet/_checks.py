@@ -26,6 +26,11 @@ def check_int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
+def check_max_buffer_size(value: object) -> int | None:
+    """Return ``value`` if it is ``None`` or a positive write-queue bound in bytes."""
+    return None if value is None else check_int("max_buffer_size", value, 1, 2**62)
+
+
 def check_port(value: object, name: str = "port") -> int:
     """Return ``value`` if it is a port number, ``0..65535``."""
     return check_int(name, value, 0, 65535)

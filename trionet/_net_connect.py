@@ -8,7 +8,7 @@ from typing import final
 
 import trio
 
-from ._checks import check_bool
+from ._checks import check_bool, check_max_buffer_size
 from ._net_dial import ConnectOptions, check_options
 from ._net_socket import Socket
 from ._types import Lookup, OnRead, TlsConfig
@@ -25,17 +25,22 @@ class Connecting:
     from the ``async with`` line, after ``'error'`` and ``'close'``.
     """
 
-    __slots__ = ("_allow_half_open", "_options", "_socket")
+    __slots__ = ("_allow_half_open", "_max_buffer_size", "_options", "_socket")
 
-    def __init__(self, options: ConnectOptions, allow_half_open: bool) -> None:
+    def __init__(
+        self, options: ConnectOptions, allow_half_open: bool, max_buffer_size: int | None
+    ) -> None:
         self._options = options
         self._allow_half_open = allow_half_open
+        self._max_buffer_size = max_buffer_size
         self._socket: Socket | None = None
 
     async def __aenter__(self) -> Socket:
         if self._socket is not None:
             raise RuntimeError("a net.connect() result can be entered only once")
-        sock = self._socket = Socket(allow_half_open=self._allow_half_open)
+        sock = self._socket = Socket(
+            allow_half_open=self._allow_half_open, max_buffer_size=self._max_buffer_size
+        )
         await sock.__aenter__()
         try:
             await sock._connect(self._options)
@@ -67,6 +72,7 @@ def connect(
     connect_timeout: float | None = None,
     tls: TlsConfig | None = None,
     allow_half_open: bool = False,
+    max_buffer_size: int | None = None,
     on_connect: Callable[[], object] | None = None,
     onread: OnRead | None = None,
 ) -> Connecting:
@@ -95,6 +101,9 @@ def connect(
             context without host-name checks); the handshake completes
             before ``'connect'``, within ``connect_timeout``.
         allow_half_open: Stay writable after the peer's FIN until ``end()``.
+        max_buffer_size: Destroy the socket with a ``net.BufferLimitError``
+            once more than this many bytes wait to be written (``None``:
+            no bound, as in Node; see ``net.Socket``).
         on_connect: A ``'connect'`` listener, called once.
         onread: ``{"buffer": bytearray | callable, "callback": fn(nread, buf)}``.
 
@@ -118,7 +127,11 @@ def connect(
         on_connect=on_connect,
         onread=onread,
     )
-    return Connecting(options, check_bool("allow_half_open", allow_half_open))
+    return Connecting(
+        options,
+        check_bool("allow_half_open", allow_half_open),
+        check_max_buffer_size(max_buffer_size),
+    )
 
 
 create_connection = connect
@@ -138,6 +151,7 @@ async def open_socket(
     connect_timeout: float | None = None,
     tls: TlsConfig | None = None,
     allow_half_open: bool = False,
+    max_buffer_size: int | None = None,
     on_connect: Callable[[], object] | None = None,
     onread: OnRead | None = None,
 ) -> Socket:
@@ -176,7 +190,10 @@ async def open_socket(
         on_connect=on_connect,
         onread=onread,
     )
-    sock = Socket(allow_half_open=check_bool("allow_half_open", allow_half_open))
+    sock = Socket(
+        allow_half_open=check_bool("allow_half_open", allow_half_open),
+        max_buffer_size=max_buffer_size,
+    )
     sock._nursery = nursery
     await sock._connect(options)
     return sock

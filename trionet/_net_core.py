@@ -15,7 +15,9 @@ The *writer task* is started only when bytes must wait: ``write()`` hands
 data to the kernel at once when nothing is queued (as Node does), and queues
 only the remainder. The writer sends the queue (gathering small chunks into
 one ``sendmsg``), runs write callbacks, emits ``'drain'``, sends the FIN
-after ``end()`` and then ends. A *timer task* exists only while
+after ``end()`` and then ends. A write that takes the queue past
+``max_buffer_size`` destroys the socket with a ``BufferLimitError``
+instead (rule 3). A *timer task* exists only while
 ``set_timeout`` is on.
 
 State is a handful of flags, changed only by plain methods (no I/O), so the
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._fdtable import close as close_fd
+from ._net_errors import BufferLimitError
 from ._net_events import Events, SocketListen
 from ._net_transport import Transport
 from ._peer import ends_connection
@@ -105,6 +108,7 @@ class SocketCore(Events[SocketListen]):
         "_idle_event",
         "_in_read",
         "_last_active",
+        "_max_buffer_size",
         "_need_drain",
         "_nursery",
         "_onread",
@@ -150,6 +154,7 @@ class SocketCore(Events[SocketListen]):
         # Writing
         self._queue: deque[tuple[Buffer, WriteCallback | None]] | None = None
         self._buffer_size = self._bytes_written = self._bytes_read = 0
+        self._max_buffer_size: int | None = None  # no bound, as in Node
         self._writer_running = self._need_drain = self._sending = False
         self._idle_event: trio.Event | None = None
         # Reading
@@ -332,6 +337,12 @@ class SocketCore(Events[SocketListen]):
             data = bytes(data)  # the caller may change its buffer after write() returns
         queue.append((data, callback))
         self._buffer_size += len(data)
+        bound = self._max_buffer_size
+        if bound is not None and self._buffer_size > bound:
+            # The peer does not read and the writer ignores backpressure:
+            # end this connection before it holds the process's memory.
+            self._destroy(BufferLimitError(bound, self._buffer_size))
+            return
         self._start_writer()
 
     async def _write_loop(self) -> None:

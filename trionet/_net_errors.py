@@ -9,6 +9,7 @@ import trio
 __all__ = [
     "AddressInfo",
     "ServerAlreadyListeningError",
+    "BufferLimitError",
     "ServerNotRunningError",
     "WriteAfterEndError",
 ]
@@ -22,6 +23,34 @@ class WriteAfterEndError(trio.ClosedResourceError):
 
     Node equivalent: ``ERR_STREAM_WRITE_AFTER_END``.
     """
+
+
+class BufferLimitError(trio.BrokenResourceError):
+    """A socket's write queue grew past its ``max_buffer_size``: it was destroyed.
+
+    The peer did not read, and the writer ignored ``write()`` returning
+    ``False``. It reaches the ``'error'`` listeners and the callbacks of
+    the queued writes, as a reset would (SPEC rule 30); a server logs it
+    and goes on. A ``trio.BrokenResourceError``: the connection is gone
+    because of its peer.
+
+    Node equivalent: none (Node's queue has no bound).
+
+    Attributes:
+        max_buffer_size: The bound that was passed.
+        buffer_size: The bytes queued when it was passed.
+    """
+
+    def __init__(self, max_buffer_size: int, buffer_size: int) -> None:
+        super().__init__(
+            f"{buffer_size} bytes queued to write exceed max_buffer_size={max_buffer_size}"
+            " (the peer is not reading): the socket was destroyed"
+        )
+        self.max_buffer_size = max_buffer_size
+        self.buffer_size = buffer_size
+
+    def __reduce__(self) -> tuple[type[BufferLimitError], tuple[int, int]]:
+        return type(self), (self.max_buffer_size, self.buffer_size)
 
 
 class ServerAlreadyListeningError(RuntimeError):

@@ -75,6 +75,9 @@ class SocketFlow(StreamMethods):
         Once the connection failed (a reset, a broken pipe: not one's own
         ``destroy()``) it returns ``False`` and ``callback`` gets the error,
         as in Node; ``'error'`` and ``'close'`` follow as usual (rule 30).
+        So does the write that takes ``buffer_size`` past the socket's
+        ``max_buffer_size``: it destroys the socket with a
+        ``net.BufferLimitError``.
 
         Raises:
             WriteAfterEndError: after ``end()``.
@@ -104,7 +107,8 @@ class SocketFlow(StreamMethods):
                     return self._below_mark()
             payload = memoryview(payload)[sent:]
         self._enqueue(payload, callback)
-        return self._below_mark()
+        # Past max_buffer_size the socket is gone: its callback gets the error.
+        return not self._destroyed and self._below_mark()
 
     def _below_mark(self) -> bool:
         """``write()``'s answer; a ``False`` promises a ``'drain'`` (Node's ``needDrain``)."""

@@ -32,7 +32,7 @@ from . import _fd_basic as fdb
 from . import _fd_io as fdio
 from ._addr import SockAddr
 from ._args import check_unix_path
-from ._checks import check_bool, check_int, check_port
+from ._checks import check_bool, check_int, check_max_buffer_size, check_port
 from ._groups import open_nursery
 from ._net_core import LOGGER
 from ._net_errors import ServerAlreadyListeningError, ServerNotRunningError
@@ -89,6 +89,10 @@ class Server(ServerState):
         max_connections: More connections are accepted and closed at once
             (``'drop'``); on a master, counted over the whole group.
         high_water_mark: Passed to each connection's ``Socket``.
+        max_buffer_size: Passed to each connection's ``Socket``: a
+            connection whose write queue grows past it is destroyed with a
+            ``net.BufferLimitError`` (logged without an ``'error'``
+            listener), and the server goes on. ``None``: no bound (Node).
         group: The group name (EdgerOS); ``'server'`` by default.
         subs: How many sub-servers (EdgerOS multi-task mode), each a
             ``trionet.task`` task; ``0``: a single-task server.
@@ -123,6 +127,7 @@ class Server(ServerState):
         "_close_event",
         "_emptied",
         "_high_water_mark",
+        "_max_buffer_size",
         "_nursery",
         "_nursery_cm",
         "_path",
@@ -142,6 +147,7 @@ class Server(ServerState):
         tls: TlsConfig | None = None,
         max_connections: int | None = None,
         high_water_mark: int = 65536,
+        max_buffer_size: int | None = None,
         group: str | None = None,
         subs: int = 0,
         sub_main: Callable[[Server], object] | str | None = None,
@@ -154,6 +160,7 @@ class Server(ServerState):
         self._allow_half_open = check_bool("allow_half_open", allow_half_open)
         self._pause_on_connect = check_bool("pause_on_connect", pause_on_connect)
         self._high_water_mark = check_int("high_water_mark", high_water_mark, 0, 2**62)
+        self._max_buffer_size = check_max_buffer_size(max_buffer_size)
         self._proxy = check_bool("proxy_protocol", proxy_protocol)
         self._reuse_port = check_bool("reuse_port", reuse_port)
         check_int("subs", subs, 0, 1024)
@@ -169,6 +176,7 @@ class Server(ServerState):
                 "allow_half_open": allow_half_open,
                 "pause_on_connect": pause_on_connect,
                 "high_water_mark": high_water_mark,
+                "max_buffer_size": max_buffer_size,
                 "proxy_protocol": proxy_protocol,
                 "tls": self._sni,  # shared: add_cert on the master serves the subs too
             }
@@ -470,7 +478,10 @@ class Server(ServerState):
         """
         try:
             sock = Socket(
-                fd=fd, allow_half_open=self._allow_half_open, high_water_mark=self._high_water_mark
+                fd=fd,
+                allow_half_open=self._allow_half_open,
+                high_water_mark=self._high_water_mark,
+                max_buffer_size=self._max_buffer_size,
             )
         except BaseException:
             fdb.close(fd)
@@ -564,6 +575,7 @@ def create_server(
     tls: TlsConfig | None = None,
     max_connections: int | None = None,
     high_water_mark: int = 65536,
+    max_buffer_size: int | None = None,
     group: str | None = None,
     subs: int = 0,
     sub_main: Callable[[Server], object] | str | None = None,
@@ -582,6 +594,7 @@ def create_server(
         tls=tls,
         max_connections=max_connections,
         high_water_mark=high_water_mark,
+        max_buffer_size=max_buffer_size,
         group=group,
         subs=subs,
         sub_main=sub_main,
@@ -606,7 +619,13 @@ def _process_group(
         )
     options = {
         key: arguments[key]
-        for key in ("allow_half_open", "pause_on_connect", "high_water_mark", "proxy_protocol")
+        for key in (
+            "allow_half_open",
+            "pause_on_connect",
+            "high_water_mark",
+            "max_buffer_size",
+            "proxy_protocol",
+        )
     }
     options["tls"] = tls
     check_picklable("sub_main", sub_main)

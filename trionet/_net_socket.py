@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from ._checks import check_bool, check_int
+from ._checks import check_bool, check_int, check_max_buffer_size
 from ._constants import SOCK_STREAM
 from ._fdtable import close as close_fd
 from ._fdtable import entry, kind
@@ -64,6 +64,9 @@ class Socket(SocketProps, SocketSecure):
         readable: With ``fd``: ``False`` never reads from it.
         writable: With ``fd``: ``False`` makes every write raise.
         high_water_mark: ``write()`` returns ``False`` once this many bytes wait.
+        max_buffer_size: ``None`` (Node: no bound), or a write that leaves
+            more than this many bytes queued destroys the socket with a
+            ``net.BufferLimitError`` (to ``'error'`` and the write callbacks).
         onread: ``{"buffer": bytearray | callable, "callback": fn(nread, buf)}``.
 
     Raises:
@@ -80,18 +83,21 @@ class Socket(SocketProps, SocketSecure):
         readable: bool = True,
         writable: bool = True,
         high_water_mark: int = 65536,
+        max_buffer_size: int | None = None,
         onread: OnRead | None = None,
     ) -> None:
         check_bool("allow_half_open", allow_half_open)
         check_bool("readable", readable)
         check_bool("writable", writable)
         check_int("high_water_mark", high_water_mark, 0, 2**62)
+        bound = check_max_buffer_size(max_buffer_size)
         checked_onread = check_onread(onread)
         if fd is not None:
             _family, sock_type = kind(fd)
             if sock_type != SOCK_STREAM:
                 raise ValueError(f"fd {fd} is not a stream socket")
         super().__init__(allow_half_open, high_water_mark)
+        self._max_buffer_size = bound
         self._adopt_fd = fd
         self._nursery_cm: AbstractAsyncContextManager[trio.Nursery] | None = None
         if checked_onread is not None:

@@ -15,6 +15,7 @@ from ._net_connect import connect as connect
 from ._net_connect import create_connection as create_connection
 from ._net_connect import open_socket as open_socket
 from ._net_errors import AddressInfo as AddressInfo
+from ._net_errors import BufferLimitError as BufferLimitError
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
 from ._net_errors import ServerNotRunningError as ServerNotRunningError
 from ._net_errors import WriteAfterEndError as WriteAfterEndError
