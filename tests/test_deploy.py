@@ -7,6 +7,7 @@ and ``LISTEN_FDS`` / ``LISTEN_PID`` / ``LISTEN_FDNAMES`` set.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket as stdsocket
@@ -19,16 +20,11 @@ from typing import Any
 
 import pytest
 import trio
+from _ports import quiet_port, retry_on_addr_in_use
 from test_cli import _tool
 from trio.testing import MockClock
 
 from trionet import net
-
-
-def _free_port() -> int:
-    with stdsocket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _echo_once(port: int, payload: bytes) -> bytes:
@@ -41,24 +37,36 @@ def _echo_once(port: int, payload: bytes) -> bytes:
     return got
 
 
-def _activate(port: int, *command: str, names: str | None = None) -> subprocess.Popen[bytes]:
-    """``systemd-socket-activate -l 127.0.0.1:port command...``, bound once this returns."""
+def _activate(*command: str, names: str | None = None) -> tuple[int, subprocess.Popen[bytes]]:
+    """``systemd-socket-activate -l 127.0.0.1:PORT command...``, bound once this returns.
+
+    It takes no port 0, so PORT is a quiet one (``tests/_ports.py``), and
+    another while the one tried is in use.
+    """
     options = [f"--fdname={names}"] if names else []
-    process = subprocess.Popen(
-        [_tool("systemd-socket-activate"), "-l", f"127.0.0.1:{port}", *options, *command],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    # It reports on stderr once it listens ("Listening on 127.0.0.1:port as 3.").
-    assert process.stderr is not None
-    line = process.stderr.readline().decode()
-    assert "Listening on" in line, line
-    return process
+
+    def attempt() -> tuple[int, subprocess.Popen[bytes]]:
+        port = quiet_port()
+        process = subprocess.Popen(
+            [_tool("systemd-socket-activate"), "-l", f"127.0.0.1:{port}", *options, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        # It reports on stderr once it listens ("Listening on 127.0.0.1:port as 3.").
+        assert process.stderr is not None
+        line = process.stderr.readline().decode()
+        if "Listening on" in line:
+            return port, process
+        process.communicate(timeout=20)
+        if "Address already in use" in line:
+            raise OSError(errno.EADDRINUSE, line)
+        raise AssertionError(line)
+
+    return retry_on_addr_in_use(attempt)
 
 
 def test_trionet_serve_systemd_under_systemd_socket_activate() -> None:
-    port = _free_port()
-    process = _activate(port, sys.executable, "-m", "trionet", "serve", "--systemd")
+    port, process = _activate(sys.executable, "-m", "trionet", "serve", "--systemd")
     try:
         # The first connection makes it start the service, which then accepts it.
         assert _echo_once(port, b"activated") == b"activated"
@@ -72,12 +80,11 @@ def test_trionet_serve_systemd_under_systemd_socket_activate() -> None:
 
 
 def test_listen_fds_by_name_under_systemd_socket_activate() -> None:
-    port = _free_port()
     code = (
         "from trionet import net; import os; "
         "print(net.listen_fds('web'), net.listen_fds(), 'LISTEN_FDS' in os.environ)"
     )
-    process = _activate(port, sys.executable, "-c", code, names="web")
+    port, process = _activate(sys.executable, "-c", code, names="web")
     with stdsocket.create_connection(("127.0.0.1", port), timeout=20):
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err.decode()
@@ -248,7 +255,10 @@ RESTART = Path(__file__).resolve().parents[1] / "examples" / "graceful_restart.p
 
 
 def _start_copy(name: str, port: int, activated: stdsocket.socket | None = None) -> Any:
-    """A copy of the example; with ``activated``, that socket is its fd 3, as from systemd."""
+    """A copy of the example; with ``activated``, that socket is its fd 3, as from systemd.
+
+    With port 0 it listens on a port of the kernel's choice: ``process.port``.
+    """
     command = [sys.executable, str(RESTART), str(port), name]
     if activated is not None:
         # The socket comes in as stdin; the shell moves it to fd 3 and sets
@@ -257,7 +267,10 @@ def _start_copy(name: str, port: int, activated: stdsocket.socket | None = None)
         command = ["sh", "-c", script, *command]
     process = subprocess.Popen(command, stdin=activated, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
-    assert process.stdout.readline() == f"{name} listening on port {port}\n"
+    line = process.stdout.readline()
+    assert line.startswith(f"{name} listening on port "), line
+    process.port = int(line.split()[-1])
+    assert port in (0, process.port), line
     return process
 
 
@@ -325,8 +338,8 @@ def _reap(*processes: Any) -> None:
 
 
 def test_a_reuse_port_restart_drains_the_old_copy_and_refuses_nobody() -> None:
-    port = _free_port()
-    old = _start_copy("old", port)
+    old = _start_copy("old", 0)
+    port = old.port
     held = stdsocket.create_connection(("127.0.0.1", port), timeout=20)
     clients = _Clients(port)
     new = None

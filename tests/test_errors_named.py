@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+from _ports import refusing_port
 
 from trionet import net
 from trionet import socket as s
@@ -80,29 +81,21 @@ def test_bind_in_use_names_the_address() -> None:
         s.close(holder)
 
 
-def _refused_port() -> int:
-    probe = stdsocket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
-
-
 async def test_a_refused_connect_names_the_address_at_every_level() -> None:
-    port = _refused_port()
-    where = f"127.0.0.1:{port}"
-    fd = s.socket(s.AF_INET, s.SOCK_STREAM)
-    try:
+    with refusing_port() as port:
+        where = f"127.0.0.1:{port}"
+        fd = s.socket(s.AF_INET, s.SOCK_STREAM)
+        try:
+            with pytest.raises(ConnectionRefusedError) as raised:
+                await s.connect(fd, ("127.0.0.1", port))
+            assert raised.value.filename == where
+        finally:
+            s.close(fd)
         with pytest.raises(ConnectionRefusedError) as raised:
-            await s.connect(fd, ("127.0.0.1", port))
+            await Tcp.create_client(("127.0.0.1", port))
         assert raised.value.filename == where
-    finally:
-        s.close(fd)
-    with pytest.raises(ConnectionRefusedError) as raised:
-        await Tcp.create_client(("127.0.0.1", port))
-    assert raised.value.filename == where
-    with pytest.raises(ConnectionRefusedError, match=f"Connection refused: '{where}'"):
-        await net.connect(port, "127.0.0.1").__aenter__()
+        with pytest.raises(ConnectionRefusedError, match=f"Connection refused: '{where}'"):
+            await net.connect(port, "127.0.0.1").__aenter__()
 
 
 async def test_a_missing_unix_directory_names_the_path(tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ the test says so (``# PORT GAP:``): a difference the closing note of issue 16 na
 
 from __future__ import annotations
 
-import socket as socket_module
 from pathlib import Path
 
 import pytest
 import trio
 from _net_helpers import until
+from _ports import refusing_port
 from trio.testing import MockClock
 
 import trionet
@@ -554,13 +554,11 @@ async def test_iotjs_error_and_lookup_events(autojump_clock: MockClock) -> None:
     errors: list[BaseException] = []
     async with trio.open_nursery() as nursery:
         port = await _echo_server(nursery)
-        with socket_module.socket() as unused:  # a port nobody listens on
-            unused.bind(("127.0.0.1", 0))
-            dead_port = unused.getsockname()[1]
-        async with net.Socket() as bad_sock:
-            bad_sock.on("error", errors.append)
-            with pytest.raises(ConnectionRefusedError):
-                await bad_sock.connect(dead_port, "127.0.0.1")
+        with refusing_port() as dead_port:  # held, not listening: refused
+            async with net.Socket() as bad_sock:
+                bad_sock.on("error", errors.append)
+                with pytest.raises(ConnectionRefusedError):
+                    await bad_sock.connect(dead_port, "127.0.0.1")
         assert len(errors) == 1
         assert isinstance(errors[0], Exception)
         lookup_handled = False
