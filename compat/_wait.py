@@ -1,22 +1,27 @@
 """The sync driver: runs a ``trionet._calls.Call`` in the calling thread.
 
-The async API and this one share everything but the wait. A call first
-tries the system call; when it would block, the thread sleeps in ``poll``
-on the socket's fds and on its own wake-up fd (an ``eventfd``, one per
-thread, made on first use), bounded by what is left of the timeout, then
-tries again. Closing the socket from any thread or trio run signals the
-wake-up fds of the threads sleeping on it (``trionet._fdtable.close``),
-which then raise ``trio.ClosedResourceError`` — a thing a stdlib socket
-blocked in another thread cannot be told.
+The async API and this one share everything but the wait.
 
-Trying first costs a failed system call (and its exception) whenever the
-socket is not ready, as for a server's ``recv`` waiting for the next
-request. So once calls in one direction on a socket have found it not
-ready ``_STREAK`` times in a row, its calls in that direction sleep in
-``poll`` first, as a stdlib socket with a timeout does; every
-``_PROBE``-th of them tries first again, to notice when that changes.
-A client whose peer answers before it asks (a ping-pong on one CPU)
-keeps trying first, which measured faster there.
+A receive or a send with a timeout other than 0 blocks in the system call
+itself, as a stdlib socket in blocking mode does: the first such call
+clears the fd's ``O_NONBLOCK`` (the shared attempts pass ``MSG_DONTWAIT``,
+so async code on the same fd never blocks), and a timeout is the kernel's
+``SO_RCVTIMEO`` / ``SO_SNDTIMEO``, set only when it changes. So a server
+thread waiting for the next request makes one system call per message,
+as the stdlib's does. Closing the socket from another thread shuts it
+down, which wakes the blocked call, and the fd is closed only once that
+call has returned (``trionet._fdtable.close``), so its number cannot be
+reused under it. The call then raises ``trio.ClosedResourceError``, a
+thing a stdlib socket blocked in another thread cannot be told.
+
+Everything else (accept, connect, a timeout of 0, a socket of the virtual
+network) tries the system call first and, when it would block, sleeps in
+``poll`` on the socket's fds and on the thread's own wake-up fd (an
+``eventfd``, one per thread, made on first use), bounded by what is left of
+the timeout, then tries again. Closing the socket signals the wake-up fds
+of the threads sleeping on it. Waiting for a connection or for a connect
+is rare beside a data call, and an accept must see an ``mports``
+listener's every port.
 
 No other thread takes part: a round trip through a trio portal costs more
 than a loopback round trip itself.
@@ -29,14 +34,17 @@ import errno
 import math
 import os
 import select
+import socket as _stdsocket
+import struct
 import threading
 import time
 from typing import TypeVar
 
 import trio
 
+from trionet import _ops
 from trionet._calls import Call
-from trionet._fdtable import close_wake_fd, open_wake_fd, sleep_on
+from trionet._fdtable import Entry, close_wake_fd, in_kernel, left_kernel, open_wake_fd, sleep_on
 from trionet._ops import Connect, RetryLater, later
 from trionet._timeout import Timeout
 
@@ -48,14 +56,19 @@ _IN = select.POLLIN
 # poll events by direction: trionet._readiness.READ (0), WRITE (1).
 _EVENTS = (_IN, select.POLLOUT)
 _MAX_POLL_MS = 2**31 - 1
-# Poll first after this many calls in a row found the socket not ready: a
-# client whose peer mostly answers before it asks misses now and then, in
-# short runs, and polling first costs it a system call each time (2 in a
-# row measured 2% slower there; a server waiting for requests misses always).
-_STREAK = 4
-# One call in this many of those polling first tries first again: the probe
-# costs a failed system call when the socket is still not ready.
-_PROBE = 32
+# The attempts that may block in the kernel (they take ``flags``).
+_IN_KERNEL = frozenset(
+    (_ops.recv, _ops.recv_into, _ops.recvfrom, _ops.recvfrom_into, _ops.send, _ops.sendto)
+)
+# The kernel's time limit by direction, and how it is passed (a struct timeval).
+_TIMEO = (_stdsocket.SO_RCVTIMEO, _stdsocket.SO_SNDTIMEO)
+_TIMEVAL = struct.Struct("@ll")
+_NO_LIMIT = _TIMEVAL.pack(0, 0)
+# The kernel's limit is what is left of the timeout, rounded down to this
+# grid, so that calls with the same timeout set it once, not every time.
+_GRID = 0.001
+# A longer limit is set as this one (68 years); the call then sets it again.
+_MAX_SECONDS = 2**31 - 1
 _local = threading.local()
 
 
@@ -138,34 +151,101 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             ``create_client``), overriding ``call.timeout``.
     """
     entry = call.entry
-    want = call.want
-    streaks = entry.streak
-    streak = streaks[want]
+    # A receive or send that may wait: one that found the socket not ready
+    # once (so it is connected, or a datagram socket) blocks in the kernel
+    # from then on; a listener, or a socket that has not connected yet,
+    # never has O_NONBLOCK cleared under its accept or connect.
+    kernel = call.attempt in _IN_KERNEL and (deadline is not None or call.timeout != 0)
     try:
-        # Polling first needs a limit that is not 0 (which tries once) and
-        # whose start is this call's: a shared deadline may have run out.
-        if streak < _STREAK or deadline is not None or call.timeout == 0:
+        if kernel and entry.blocking:
+            result = _in_kernel(call, deadline)
+        else:
             try:
                 result = call.attempt(*call.args)
             except RetryLater:
                 result = _retry(call, deadline, later(0))
             except BlockingIOError:
-                streaks[want] = streak + 1
-                result = _retry(call, deadline, 0.0)
-            else:
-                streaks[want] = 0
-        else:
-            streak += 1
-            streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-            result = _retry(call, None, 0.0)
+                if kernel and _make_blocking(entry):
+                    result = _in_kernel(call, deadline)
+                else:
+                    result = _retry(call, deadline, 0.0)
     except OSError as exc:
-        if exc.errno == errno.EBADF:
+        if exc.errno == errno.EBADF or entry.closed:
             raise trio.ClosedResourceError("the socket is closed") from exc
         raise
     # A hint for the async driver about the attempt it just made; left set,
     # it would mislead that driver's next call on this socket.
     entry.drained = False
     return result
+
+
+def _make_blocking(entry: Entry) -> bool:
+    """Clear the fd's ``O_NONBLOCK`` for ``_in_kernel``; False for a virtual socket."""
+    if type(entry.sock) is not _stdsocket.socket or entry.closed:
+        return False
+    os.set_blocking(entry.fd, True)
+    entry.blocking = True
+    return True
+
+
+def _in_kernel(call: Call[T], deadline: Deadline | None) -> T:
+    """Run ``call`` blocking in the system call, bounded by the kernel's timeout."""
+    entry = call.entry
+    want = call.want
+    if deadline is None:
+        timeout = call.timeout
+        at = None if timeout is None else time.monotonic() + timeout
+    else:
+        timeout, at = deadline.timeout, deadline.at
+    key = ~threading.get_ident()
+    try:
+        in_kernel(entry, key, want)
+        limit = timeout if deadline is None else _left(call, timeout, at)
+        while True:
+            if entry.timeo[want] != limit:
+                _set_limit(entry, want, limit)
+            try:
+                result = call.attempt(*call.args, 0)
+            except BlockingIOError:
+                # The kernel's limit ran out (which rounds it up, so the time
+                # is up unless it was the grid's rest), or another process
+                # sharing the fd made it non-blocking again.
+                if entry.closed:
+                    raise trio.ClosedResourceError("the socket was closed while waiting") from None
+                if not os.get_blocking(entry.fd):
+                    os.set_blocking(entry.fd, True)
+                limit = _left(call, timeout, at)
+                continue
+            if entry.closed:
+                # What a shut-down socket returns (b"", a short count) is not data.
+                raise trio.ClosedResourceError("the socket was closed while waiting")
+            return result
+    finally:
+        left_kernel(entry, key)
+
+
+def _left(call: Call[T], timeout: float | None, at: float | None) -> float | None:
+    """What is left until ``at`` on ``_GRID``, at least 1 µs (0 would mean no limit).
+
+    Raises:
+        Timeout: nothing is left.
+    """
+    if at is None:
+        return None
+    left = at - time.monotonic()
+    if left <= 0:
+        raise Timeout(f"{call.what} timed out after {timeout:g} s")
+    return max(left - left % _GRID, 1e-6) if left > _GRID else max(left, 1e-6)
+
+
+def _set_limit(entry: Entry, want: int, limit: float | None) -> None:
+    if limit is None:
+        value = _NO_LIMIT
+    else:
+        seconds = min(int(limit), _MAX_SECONDS)
+        value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
+    entry.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[want], value)
+    entry.timeo[want] = limit
 
 
 def _retry(call: Call[T], deadline: Deadline | None, delay: float) -> T:

@@ -13,8 +13,15 @@ adopted on first use: wrapped, made non-blocking and close-on-exec.
 Ownership is explicit: ``close`` marks the entry closed, wakes every
 waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
 and ``trionet._readiness.release`` for ours) and every thread blocked on
-it in ``trionet.compat`` (through the wake-up fd each sleeper registered),
-and only then closes.
+it in ``trionet.compat``, and only then closes. A compat thread sleeping
+in ``poll`` is woken through the wake-up fd it registered. A compat thread
+blocked in the system call itself (registered under a negative key, see
+``in_kernel``) is woken by ``shutdown``: Linux wakes every thread blocked
+in ``recv`` or ``send`` on a socket that is shut down, even an unconnected
+UDP socket (which answers ``ENOTCONN`` but wakes them all the same). The
+close itself then waits for the last such thread to leave the system
+call: until then the fd number stays taken, so no socket opened meanwhile
+can get it and be read or written by a call meant for the closed one.
 
 Finalizers close fds through this table too (a dropped socket object, a
 compat thread's wake-up fd when the thread's locals go), and the garbage
@@ -49,6 +56,8 @@ __all__ = [
     "close_socket",
     "close_wake_fd",
     "entry",
+    "in_kernel",
+    "left_kernel",
     "kind",
     "open_wake_fd",
     "register",
@@ -68,15 +77,17 @@ class Entry:
 
     __slots__ = (
         "backlog",
+        "blocking",
         "closed",
+        "deferred",
         "drained",
         "eof",
         "extras",
         "fd",
         "sleepers",
         "sock",
-        "streak",
         "stream",
+        "timeo",
     )
 
     def __init__(self, sock: _stdsocket.socket) -> None:
@@ -90,11 +101,18 @@ class Entry:
         self.backlog = 0
         self.extras: list[_stdsocket.socket] = []
         self.closed = False
-        # Threads blocked on this socket in compat: wake-up fd -> direction.
+        # Set by a close that found threads blocked in the system call: the
+        # last of them to leave closes the fd (``left_kernel``).
+        self.deferred = False
+        # Threads blocked on this socket in compat, key -> direction: a
+        # wake-up fd for a thread in ``poll``, ``in_kernel``'s negative key
+        # for a thread in the system call.
         self.sleepers: dict[int, int] = {}
-        # Per direction (READ, WRITE): how many calls in a row in compat found
-        # the socket not ready; compat's hint to poll before the system call.
-        self.streak = [0, 0]
+        # compat's state of the fd: whether it cleared O_NONBLOCK (the data
+        # attempts pass MSG_DONTWAIT, so others are not bothered), and the
+        # SO_RCVTIMEO / SO_SNDTIMEO it set last (None: none, the default).
+        self.blocking = False
+        self.timeo: list[float | None] = [None, None]
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -208,10 +226,50 @@ def wake_sleepers(target: Entry) -> None:
         _wake_sleepers(target)
 
 
-def _wake_sleepers(target: Entry) -> None:
+def _wake_sleepers(target: Entry) -> bool:
+    """Signal the threads in ``poll``; return whether any is in the system call."""
+    in_kernel = False
     # A copy: sleepers come and go without the lock, and a write lets them run.
-    for wake_fd in list(target.sleepers):
-        os.eventfd_write(wake_fd, 1)
+    for key in list(target.sleepers):
+        if key >= 0:
+            os.eventfd_write(key, 1)
+        else:
+            in_kernel = True
+    return in_kernel
+
+
+def in_kernel(target: Entry, key: int, want: int) -> None:
+    """Register the calling thread (``key`` < 0, its own) as about to block in a system call.
+
+    The same order as ``sleep_on``'s, so that no close is missed: register,
+    then look at ``closed``; ``close`` sets ``closed``, then looks at who is
+    registered and shuts the socket down if one is, and a system call
+    started after the shutdown returns at once. The caller calls
+    ``left_kernel`` once the call has returned, whatever happened.
+
+    Raises:
+        trio.ClosedResourceError: ``target`` is already closed.
+        trio.BusyResourceError: another thread waits to read (or to write) ``target``.
+    """
+    sleepers = target.sleepers
+    sleepers[key] = want
+    if target.closed:
+        raise trio.ClosedResourceError("the socket was closed")
+    if len(sleepers) > 1 and _came_second(target, key, want):
+        verb = "receiving on" if want == _readiness.READ else "sending on"
+        raise trio.BusyResourceError(f"another thread is already {verb} this socket")
+
+
+def left_kernel(target: Entry, key: int) -> None:
+    """Unregister ``in_kernel``'s ``key``; the last thread out of a closed socket closes it."""
+    del target.sleepers[key]
+    if not target.closed:
+        return
+    with _locked:
+        if not target.deferred or any(other < 0 for other in target.sleepers):
+            return
+        target.deferred = False
+    _close_entry(target)
 
 
 def open_wake_fd() -> int:
@@ -360,7 +418,13 @@ def close(fd: object) -> None:
             if gone.closed:
                 return  # another thread is closing it right now
             gone.closed = True
-            _wake_sleepers(gone)
+            if _wake_sleepers(gone):
+                # Threads are blocked in a system call on it: wake them, and
+                # leave the close to the last of them (``left_kernel``).
+                gone.deferred = True
+                with contextlib.suppress(OSError):  # ENOTCONN: it wakes them anyway
+                    gone.sock.shutdown(_stdsocket.SHUT_RDWR)
+                return
     if gone is None:
         _readiness.release(fd)
         try:
@@ -369,9 +433,14 @@ def close(fd: object) -> None:
             if exc.errno != errno.EBADF:
                 raise
         return
+    _close_entry(gone)
+
+
+def _close_entry(gone: Entry) -> None:
     # The entry stays, marked closed, until its sockets are: a call racing
     # this close must fail, not adopt the dying number afresh (its socket
     # object would later close whoever gets the number next).
+    fd = gone.fd
     try:
         for extra in gone.extras:
             close_socket(extra)

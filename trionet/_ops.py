@@ -8,8 +8,11 @@ told to, and retries: ``trionet._drive`` waits on trio; ``trionet.compat``
 waits in the calling thread. Nothing here knows how waiting is done, so the
 async and sync APIs cannot drift apart.
 
-Attempts never block and never hide progress: an attempt that moved data
-returns how much, and an attempt that raised moved nothing. Stream reads and
+Attempts never block and never hide progress: the data attempts pass
+``MSG_DONTWAIT``, so they stay non-blocking on an fd that compat has put in
+blocking mode for its threads (``trionet.compat._wait``), whoever calls
+them; compat's call that blocks in the kernel passes ``flags=0``. An attempt
+that moved data returns how much, and an attempt that raised moved nothing. Stream reads and
 writes also note in ``Entry.drained`` whether they moved fewer bytes than
 asked, a hint a driver may use to wait before the next attempt rather than
 make a system call bound to fail.
@@ -43,6 +46,8 @@ from ._types import Buffer
 
 OsAddress = Any  # whatever the standard library takes for the socket's family
 
+DONTWAIT = _stdsocket.MSG_DONTWAIT
+
 
 def _received(entry: Entry, count: int, asked: int) -> None:
     """Note end of stream, or a read that emptied the kernel buffer."""
@@ -51,44 +56,46 @@ def _received(entry: Entry, count: int, asked: int) -> None:
         entry.drained = 0 < count < asked
 
 
-def recv(entry: Entry, max_bytes: int) -> bytes:
-    data = entry.sock.recv(max_bytes)
+def recv(entry: Entry, max_bytes: int, flags: int = DONTWAIT) -> bytes:
+    data = entry.sock.recv(max_bytes, flags)
     _received(entry, len(data), max_bytes)
     return data
 
 
-def recv_into(entry: Entry, view: Buffer) -> int:
-    count = entry.sock.recv_into(view)
+def recv_into(entry: Entry, view: Buffer, flags: int = DONTWAIT) -> int:
+    count = entry.sock.recv_into(view, 0, flags)
     _received(entry, count, len(view))
     return count
 
 
-def recvfrom(entry: Entry, max_bytes: int) -> tuple[bytes, OsAddress]:
-    data, raw = entry.sock.recvfrom(max_bytes)
+def recvfrom(entry: Entry, max_bytes: int, flags: int = DONTWAIT) -> tuple[bytes, OsAddress]:
+    data, raw = entry.sock.recvfrom(max_bytes, flags)
     _received(entry, len(data), max_bytes)
     return data, raw
 
 
-def recvfrom_into(entry: Entry, view: Buffer) -> tuple[int, OsAddress]:
-    count, raw = entry.sock.recvfrom_into(view)
+def recvfrom_into(entry: Entry, view: Buffer, flags: int = DONTWAIT) -> tuple[int, OsAddress]:
+    count, raw = entry.sock.recvfrom_into(view, 0, flags)
     _received(entry, count, len(view))
     return count, raw
 
 
-def send(entry: Entry, data: Buffer | Sequence[Buffer]) -> int:
+def send(entry: Entry, data: Buffer | Sequence[Buffer], flags: int = DONTWAIT) -> int:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        sent = entry.sock.send(data)
+        sent = entry.sock.send(data, flags)
         entry.drained = sent < len(data)
     else:
-        sent = entry.sock.sendmsg(data)
+        sent = entry.sock.sendmsg(data, (), flags)
         entry.drained = sent < sum(map(len, data))
     return sent
 
 
-def sendto(entry: Entry, data: Buffer | Sequence[Buffer], address: OsAddress) -> int:
+def sendto(
+    entry: Entry, data: Buffer | Sequence[Buffer], address: OsAddress, flags: int = DONTWAIT
+) -> int:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return entry.sock.sendto(data, address)
-    return entry.sock.sendmsg(data, (), 0, address)
+        return entry.sock.sendto(data, flags, address)
+    return entry.sock.sendmsg(data, (), flags, address)
 
 
 def accept(entry: Entry) -> tuple[_stdsocket.socket, OsAddress]:
