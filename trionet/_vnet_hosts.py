@@ -1,6 +1,6 @@
 """Hosts of the virtual network: names, addresses and what is bound on each.
 
-Every host has its own loopback (``127.0.0.1``, ``::1``), its own ports
+Every host has its own loopback (``127.0.0.0/8`` but the virtual range, ``::1``), its own ports
 (per socket type and family) and its own Unix-domain paths. The host
 ``localhost`` has only the loopback, and talks to other hosts from
 ``127.77.255.254``; other hosts get addresses from ``127.77.0.0/16``.
@@ -13,12 +13,28 @@ import ipaddress
 import os
 from typing import Final, Protocol, final
 
-__all__ = ["LOOPBACKS", "WILDCARDS", "Host", "Bindable"]
+__all__ = ["WILDCARDS", "Bindable", "Host", "is_loopback"]
 
-LOOPBACKS: Final = frozenset({"127.0.0.1", "::1"})
+_LOOPBACK_NET: Final = ipaddress.ip_network("127.0.0.0/8")
+_VIRTUAL_RANGE: Final = ipaddress.ip_network("127.77.0.0/16")
 WILDCARDS: Final = frozenset({"0.0.0.0", "::", ""})
 _EPHEMERAL_LOW: Final = 49152
 _EPHEMERAL_HIGH: Final = 65535
+
+
+def is_loopback(addr: str) -> bool:
+    """Whether ``addr`` means "this host": ``::1``, or ``127.0.0.0/8`` outside the virtual range.
+
+    Linux routes the whole of ``127.0.0.0/8`` to ``lo``, so ``127.0.0.2`` is
+    as much the host's own as ``127.0.0.1``; ``127.77.0.0/16`` names hosts.
+    """
+    if addr == "::1":
+        return True
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return ip.version == 4 and ip in _LOOPBACK_NET and ip not in _VIRTUAL_RANGE
 
 
 class Bindable(Protocol):
@@ -56,7 +72,7 @@ class Host:
 
     def owns(self, addr: str) -> bool:
         """Whether ``addr`` is one of this host's own (loopback and wildcard included)."""
-        if addr in LOOPBACKS or addr in WILDCARDS:
+        if addr in WILDCARDS or is_loopback(addr):
             return True
         return addr in self.addresses or addr == self.outgoing
 

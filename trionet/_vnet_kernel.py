@@ -68,11 +68,22 @@ class Kernel:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self.poke: Callable[[], None] = lambda: None
+        # Set when the block ends. Sockets may outlive it (a fixture closes
+        # them after the trio run): from then on nothing is sent or timed,
+        # as when a network is unplugged, and the clock is no longer read.
+        self.ended = False
+
+    def end(self) -> None:
+        """The block is over: later closes only free their sockets."""
+        self.ended = True
+        self._timers.clear()
 
     # Timers -------------------------------------------------------------
 
     def call_at(self, when: float, action: Callable[[], None]) -> None:
         """Run ``action`` at ``when`` on trio's clock (from the block's system task)."""
+        if self.ended:
+            return
         heapq.heappush(self._timers, (when, next(self._order), action))
         self.poke()
 
@@ -100,6 +111,8 @@ class Kernel:
         return b.crashed or (a is not b and frozenset((a.name, b.name)) in self.partitions)
 
     def record(self, kind: str, src: str, dst: str, nbytes: int) -> None:
+        if self.ended:
+            return
         self.trace.append(TraceEntry(round(self.now() - self.start, 9), kind, src, dst, nbytes))
 
     def datagram(
@@ -111,6 +124,8 @@ class Kernel:
         deliver: Callable[[], None],
     ) -> None:
         """Send a datagram: it arrives after the link's delay, or is lost."""
+        if self.ended:
+            return
         link = self.link(src, dst)
         now = self.now()
         when = now if link is None else link.arrival(self.rng, now, dst.name, nbytes, False)
@@ -169,6 +184,8 @@ class Wire:
         ``rto`` is its first retransmission timeout (a SYN's is 1 s).
         """
         kernel = self.kernel
+        if kernel.ended:
+            return
         link = kernel.link(self.src, self.dst)
         if link is None and not self._queue and not kernel.cut(self.src, self.dst):
             # Within one host, as on a real loopback, a segment arrives at once.

@@ -170,6 +170,8 @@ class VirtualNetwork:
         stack, self._exit = self._exit, None
         if stack is not None:
             stack.close()
+        if self._kernel is not None:
+            self._kernel.end()
         await trio.lowlevel.checkpoint()
         return None
 

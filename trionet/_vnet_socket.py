@@ -11,19 +11,24 @@ wakes the fd's waiters: an edge for trionet's readiness layer.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket as _stdsocket
 import struct
 from typing import Any, Final
 
 from ._seam import SimulatedSocket
-from ._vnet_hosts import LOOPBACKS, WILDCARDS, Host
+from ._vnet_hosts import WILDCARDS, Host
 from ._vnet_kernel import Kernel
 
 __all__ = ["VSocket", "os_error"]
 
 _FULL: Final = 2**64 - 2  # the largest counter: readable, and no write fits
-_PRIVILEGED: Final = frozenset({(_stdsocket.SOL_SOCKET, 25), (_stdsocket.SOL_SOCKET, 36)})
+_SO_BINDTODEVICE: Final = (_stdsocket.SOL_SOCKET, 25)
+_SO_MARK: Final = (_stdsocket.SOL_SOCKET, 36)
+_CAP_NET_ADMIN: Final = 12
+_CAP_NET_RAW: Final = 13
+_INTERFACES: Final = frozenset({b"lo"})  # a virtual host has no other (no routing either)
 _LINUX_DEFAULTS: Final = {
     (_stdsocket.SOL_SOCKET, _stdsocket.SO_RCVBUF): 131072,
     (_stdsocket.SOL_SOCKET, _stdsocket.SO_SNDBUF): 16384,
@@ -40,6 +45,20 @@ def os_error(code: int, what: str = "") -> OSError:
     """The ``OSError`` subclass a kernel's ``code`` becomes, as the stdlib raises it."""
     message = os.strerror(code) + (f" ({what})" if what else "")
     return OSError(code, message)
+
+
+@functools.cache
+def _capabilities() -> int:
+    """The process's effective capabilities (what the real kernel would grant it)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def _capable(capability: int) -> bool:
+    return bool(_capabilities() >> capability & 1)
 
 
 class VSocket(SimulatedSocket):
@@ -116,7 +135,10 @@ class VSocket(SimulatedSocket):
 
     def setsockopt(self, level: int, option: int, value: Any, optlen: int | None = None) -> None:
         self._check_alive()
-        if (level, option) in _PRIVILEGED:
+        if (level, option) == _SO_BINDTODEVICE:
+            self._bind_to_device(bytes(value).split(b"\0", 1)[0])
+            return
+        if (level, option) == _SO_MARK and not _capable(_CAP_NET_ADMIN):
             raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
         if (level, option) in (
             (_stdsocket.SOL_SOCKET, _stdsocket.SO_RCVBUF),
@@ -125,6 +147,15 @@ class VSocket(SimulatedSocket):
             value = int(value) * 2  # Linux doubles what it is given
         self.options[(level, option)] = value
         self.on_option(level, option)
+
+    def _bind_to_device(self, name: bytes) -> None:
+        # Linux: the name is looked up first (ENODEV); a first binding is
+        # free, changing or removing one needs CAP_NET_RAW (since 5.7).
+        if name and name not in _INTERFACES:
+            raise os_error(errno.ENODEV)
+        if self.options.get(_SO_BINDTODEVICE) and not _capable(_CAP_NET_RAW):
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+        self.options[_SO_BINDTODEVICE] = name
 
     def on_option(self, level: int, option: int) -> None:
         """An option changed (a buffer size, a multicast group)."""
@@ -172,7 +203,7 @@ class VSocket(SimulatedSocket):
             return
         if toward is None or toward in WILDCARDS:
             addr = "::" if self._family == _stdsocket.AF_INET6 else "0.0.0.0"
-        elif toward in LOOPBACKS or self.host.owns(toward):
+        elif self.host.owns(toward):
             addr = toward
         else:
             addr = self.host.first_address(self._family)
@@ -185,7 +216,7 @@ class VSocket(SimulatedSocket):
         if isinstance(local, str) or local is None or local[0] not in WILDCARDS:
             return local
         if dst is self.host:
-            addr = toward if toward in LOOPBACKS or toward in self.host.addresses else "127.0.0.1"
+            addr = toward if self.host.owns(toward) and toward not in WILDCARDS else "127.0.0.1"
         else:
             addr = self.host.first_address(self._family)
         return self._address(addr, local[1])
