@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket as stdsocket
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from _ports import quiet_port, retry_on_addr_in_use
 
 from trionet import socket as s
+from trionet._fdtable import entry
+from trionet._seam import SimulatedSocket
 from trionet._sockobj import SocketObject
 from trionet.testing import open_fds as open_fds
 
 _Obj = TypeVar("_Obj", bound=SocketObject)
 
 IP_KINDS = {"ipv4": (s.AF_INET, "127.0.0.1"), "ipv6": (s.AF_INET6, "::1")}
+
+
+@contextlib.contextmanager
+def kernel_socket(fd: int) -> Iterator[stdsocket.socket]:
+    """The kernel's own socket behind ``fd``, to check what trionet set on it.
+
+    On the real kernel: a stdlib socket on a duplicate of ``fd`` (closed
+    at the end). On a virtual network: the virtual socket itself, which is
+    the simulated kernel's state (and stays open).
+    """
+    sock = entry(fd).sock
+    if isinstance(sock, SimulatedSocket):
+        yield sock
+        return
+    with stdsocket.socket(fileno=os.dup(fd)) as raw:
+        yield raw
+
+
+def getsockopt(obj: SocketObject, level: int, option: int, buflen: int | None = None) -> Any:
+    """An option of ``obj``'s socket, read from the kernel (see ``kernel_socket``)."""
+    with kernel_socket(obj.sock_fd) as sock:
+        if buflen is None:
+            return sock.getsockopt(level, option)
+        return sock.getsockopt(level, option, buflen)
 
 
 class Fds:

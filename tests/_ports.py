@@ -25,6 +25,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
+from trionet import socket as s
+
 T = TypeVar("T")
 
 LOOPBACKS = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
@@ -80,23 +82,27 @@ async def aretry_on_addr_in_use(attempt: Callable[[], Awaitable[T]], attempts: i
 @contextlib.contextmanager
 def hold_port(
     port: int, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
-) -> Iterator[socket.socket]:
-    """Bind ``port`` on the loopback of ``family`` (not listening) for the block.
+) -> Iterator[int]:
+    """Bind ``port`` on the loopback of ``family`` (not listening) for the block; the fd.
 
     A TCP connect to it is refused while it is held. ``OSError``
     (``EADDRINUSE``) if someone has the port: use inside
-    ``retry_on_addr_in_use``.
+    ``retry_on_addr_in_use``. A trionet fd, so virtual inside a
+    ``VirtualNetwork``.
     """
-    with socket.socket(family, type) as holder:
-        holder.bind((LOOPBACKS[family], port))
+    holder = s.socket(family, type)
+    try:
+        s.bind(holder, (LOOPBACKS[family], port))
         yield holder
+    finally:
+        s.close(holder)
 
 
 @contextlib.contextmanager
 def refusing_port(family: int = socket.AF_INET) -> Iterator[int]:
     """A TCP port on the loopback of ``family`` that refuses connects in the block."""
     with hold_port(0, family) as holder:
-        yield int(holder.getsockname()[1])
+        yield s.sock_name(holder).port
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
-"""``trionet.tcp.Tcp`` (SPEC section 2) over real loopback connections.
+"""``trionet.tcp.Tcp`` (SPEC section 2) over real loopback and the virtual network.
 
 Each option method is checked against the kernel (a ``getsockopt`` on a
-duplicate of the fd), so a method that forgets to delegate fails here.
+duplicate of the fd, or the virtual socket itself), so a method that
+forgets to delegate fails here.
 Timing tests run under ``autojump_clock`` and only wait for things that
 never arrive (a full listen queue, a peer that never reads).
 """
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from _fds import Fds, Owned, is_open, open_fds
+from _fds import Fds, Owned, getsockopt, is_open, open_fds
 from _ports import (
     aretry_on_addr_in_use,
     hold_port,
@@ -31,6 +32,12 @@ from _ports import (
 import trionet
 from trionet import socket as s
 from trionet.tcp import Tcp
+
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_another_trio_run_adopts_the_fd_and_echoes": "a second trio run in a thread (a task)",
+}
 
 LOOPBACK = ("127.0.0.1", 0)
 LOOPBACK6 = ("::1", 0)
@@ -65,13 +72,6 @@ async def connection(owned: Owned, host: str = "127.0.0.1", backlog: int = 5) ->
     client = owned(await Tcp.create_client(listener.sock_name()))
     server, remote = await listener.accept()
     return Connection(listener, client, owned(server), remote)
-
-
-def getsockopt(obj: Tcp, level: int, option: int, buflen: int | None = None) -> Any:
-    with stdsocket.socket(fileno=os.dup(obj.sock_fd)) as sock:
-        if buflen is None:
-            return sock.getsockopt(level, option)
-        return sock.getsockopt(level, option, buflen)
 
 
 def bound_device(obj: Tcp) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from _fds import Fds, Owned, is_open, open_fds
+from _fds import Fds, Owned, getsockopt, is_open, open_fds
 
 import trionet
 from trionet import socket as s
@@ -35,13 +35,6 @@ def bind_to_device_allowed() -> None:
             probe.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_BINDTODEVICE, b"lo")
         except PermissionError as exc:
             pytest.skip(f"SO_BINDTODEVICE refused: {errno.errorcode.get(exc.errno or 0)}")
-
-
-def getsockopt(obj: Udp, level: int, option: int, buflen: int | None = None) -> Any:
-    with stdsocket.socket(fileno=os.dup(obj.sock_fd)) as sock:
-        if buflen is None:
-            return sock.getsockopt(level, option)
-        return sock.getsockopt(level, option, buflen)
 
 
 def bound_device(obj: Udp) -> str:
