@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+from _fds import kernel_socket
 from _net_helpers import names, record, serving
 from trio.testing import MockClock
 
@@ -16,9 +17,8 @@ from trionet import net
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
 LOOPBACK_ONLY = {
-    # _reset sets SO_LINGER through a stdlib socket on the fd.
-    "test_unhandled_connection_error_propagates_out_of_the_client_block": "stdlib socket",
-    "test_connection_error_with_a_listener_is_emitted_not_raised": "stdlib socket",
+    "test_socket_wraps_an_existing_fd": "wraps the fds of a stdlib socketpair (real ones)",
+    "test_socket_rejects_a_datagram_fd_and_leaves_it_open": "hands in a stdlib UDP socket",
 }
 
 
@@ -28,9 +28,8 @@ async def _echo(sock: net.Socket) -> None:
 
 def _reset(peer: net.Socket) -> None:
     """Destroy ``peer`` with SO_LINGER 0: the kernel sends RST instead of FIN."""
-    raw = stdsocket.socket(fileno=stdsocket.dup(peer.fileno()))
-    raw.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
-    raw.close()
+    with kernel_socket(peer.fileno()) as raw:
+        raw.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.destroy()  # closes the last fd of the connection
 
 
