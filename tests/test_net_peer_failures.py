@@ -12,6 +12,7 @@ ended the server.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket as stdsocket
 import struct
@@ -171,11 +172,71 @@ async def test_write_after_a_reset_returns_false_and_its_callback_gets_the_error
             await _reset_once_accepted(port, accepted)
             await closed.wait()
             server.close()
+    # The callback runs after write() returned, as Node's next tick.
     assert seen == [
         ("error", ConnectionResetError),
-        ("cb", ConnectionResetError),
         ("write", False),
+        ("cb", ConnectionResetError),
     ]
+
+
+async def test_an_async_callback_after_close_gets_the_error_from_the_server() -> None:
+    """A chat server's broadcast to a member that left: no raise, and the callback is awaited."""
+    members: list[net.Socket] = []
+    seen: list[Any] = []
+    first_accepted, first_closed = trio.Event(), trio.Event()
+
+    async def callback(error: BaseException | None) -> None:
+        await trio.lowlevel.checkpoint()
+        seen.append(("cb", type(error)))
+
+    def broadcast(data: bytes) -> None:
+        for member in members:
+            seen.append(("write", member.write(data, callback=callback)))
+
+    def on_connection(sock: net.Socket) -> None:
+        if not members:
+            sock.on("close", lambda had_error: first_closed.set())
+            first_accepted.set()
+        else:
+            sock.on("data", broadcast)
+        members.append(sock)
+
+    with trio.fail_after(10):
+        async with net.create_server(on_connection) as server:
+            await server.listen(0, "127.0.0.1")
+            port = server.port()
+            assert port is not None
+            await _reset_once_accepted(port, first_accepted)
+            await first_closed.wait()
+            await trio.testing.wait_all_tasks_blocked()  # its connection task has ended
+            assert server.get_connections() == 0
+            assert await _echo_client(port, b"hi") == b"hi"
+            server.close()
+    assert seen[0] == ("write", False)
+    assert ("cb", ConnectionResetError) in seen
+
+
+async def test_a_write_after_its_nursery_exited_raises_closed() -> None:
+    """No owner left to run the callback in: the socket is closed for its user."""
+
+    def reset_it(sock: net.Socket) -> None:
+        with stdsocket.socket(fileno=os.dup(sock.fileno())) as dup:
+            dup.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.destroy()  # the last fd of it: an RST
+
+    async with net.create_server(reset_it) as server:
+        await server.listen(0, "127.0.0.1")
+        port = server.port()
+        assert port is not None
+        async with trio.open_nursery() as nursery:
+            sock = await net.open_socket(port, "127.0.0.1", nursery=nursery)
+            sock.on("error", lambda error: None)
+            await sock.wait_closed()
+        assert sock.write(b"x") is False
+        with pytest.raises(trio.ClosedResourceError, match="nursery has exited"):
+            sock.write(b"x", callback=lambda error: None)
+        server.close()
 
 
 async def test_a_drain_the_client_left_ends_that_connection_only(

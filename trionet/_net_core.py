@@ -108,6 +108,7 @@ class SocketCore(Events[SocketListen]):
         "_idle_event",
         "_in_read",
         "_last_active",
+        "_late_nursery",
         "_max_buffer_size",
         "_need_drain",
         "_nursery",
@@ -143,6 +144,8 @@ class SocketCore(Events[SocketListen]):
         self._peer_host: str | None = None  # the host connected to: STARTTLS checks it
         self._adopt_fd: int | None = None  # an fd given to us, not attached yet
         self._nursery: trio.Nursery | None = None
+        # The server's nursery, which outlives a connection's own (late callbacks).
+        self._late_nursery: trio.Nursery | None = None
         self._server_owned = False
         self._status = NEW
         self._eof = self._ended = self._finished = False
@@ -315,11 +318,33 @@ class SocketCore(Events[SocketListen]):
         queue.append((b"", callback))
 
     def _late_callback(self, callback: WriteCallback, error: BaseException) -> None:
-        """A write after ``'close'``: its callback gets the error at once, nobody else will."""
-        result = callback(error)
-        if inspect.iscoroutine(result):
-            result.close()  # no task is left to await it in
-            raise TypeError("a write() after 'close' needs a plain callback, not an async one")
+        """A write after ``'close'``: a task of the socket's owner gives its callback the error.
+
+        As Node calls it on the next tick, never inside ``write()``; plain
+        or async alike. The owner is the socket's nursery (a client's
+        block, ``open_socket``'s nursery) or, once a server's connection
+        task has ended, the server's.
+
+        Raises:
+            trio.ClosedResourceError: every owner has exited: nothing may run for it.
+        """
+        for nursery in (self._nursery, self._late_nursery):
+            if nursery is None:
+                continue
+            try:
+                nursery.start_soon(self._call_late, callback, error)
+            except RuntimeError:
+                continue  # closed to new arrivals: its block has exited
+            return
+        raise trio.ClosedResourceError("the socket's nursery has exited: " + CLOSED_MESSAGE)
+
+    async def _call_late(self, callback: WriteCallback, error: BaseException) -> None:
+        try:
+            await call(callback, error)
+        except BaseException as exc:
+            # Outside the connection's task, so its boundary is here (rule 31).
+            if not self._ended_by_peer(exc):
+                raise
 
     def _end(self) -> None:
         if self._ended:

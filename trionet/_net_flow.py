@@ -77,11 +77,15 @@ class SocketFlow(StreamMethods):
         as in Node; ``'error'`` and ``'close'`` follow as usual (rule 30).
         So does the write that takes ``buffer_size`` past the socket's
         ``max_buffer_size``: it destroys the socket with a
-        ``net.BufferLimitError``.
+        ``net.BufferLimitError``. A callback is never called inside
+        ``write()``: after ``'close'`` a task of the socket's nursery, or
+        of its server's, calls it (Node's next tick), plain or async.
 
         Raises:
             WriteAfterEndError: after ``end()``.
-            trio.ClosedResourceError: after ``destroy()``.
+            trio.ClosedResourceError: after ``destroy()``, or with a
+                ``callback`` after ``'close'`` once the socket's nursery
+                (and its server's) has exited.
             TypeError: ``data`` is not bytes-like or ``str``.
         """
         check_callable("callback", callback)
@@ -135,7 +139,7 @@ class SocketFlow(StreamMethods):
             raise trio.ClosedResourceError(CLOSED_MESSAGE)
         if callback is not None:
             if self._closed:
-                # 'close' was emitted already: nobody else will call it.
+                # The queued callbacks were failed already: nobody else will call it.
                 self._late_callback(callback, error)
             else:
                 # The main task fails every queued callback before 'error'.

@@ -487,6 +487,7 @@ class Server(ServerState):
             fdb.close(fd)
             raise
         sock._tls = self._tls  # the handshake runs in the connection's own task
+        sock._late_nursery = self._nursery
         if self._pause_on_connect:
             sock.pause()
         self._connections.add(sock)
