@@ -18,7 +18,8 @@ Rows:
   cross-CPU wake-up; round trips per second and CPU time per round trip.
 
 ``--only compat`` runs instead the rows of the synchronous API beside the
-stdlib's blocking sockets: the server rows above for a thread-per-connection
+stdlib's blocking sockets: the server rows above (and the one-connection
+ping-pong, the load generator on the server's CPU) for a thread-per-connection
 echo server on ``trionet.compat.socket`` and one on ``socket.socket``, and
 the client ping-pong for ``compat`` clients (``compat.socket`` calls and a
 ``compat.tcp.Tcp``, every call with a timeout) and a stdlib client with
@@ -214,7 +215,7 @@ class Bench:
             for round_number in range(self.args.rounds):
                 for kind in COMPAT_KINDS:
                     if kind != "compat-tcp":  # one compat server: on the fd level
-                        self.server_round(kind)
+                        self.server_round(kind, single=True)
                     self.client_round(kind, echo.port, COMPAT_CLIENT_FACTOR)
                 print(f"  round {round_number + 1} done", flush=True)
         finally:

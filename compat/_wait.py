@@ -44,7 +44,14 @@ import trio
 
 from trionet import _ops
 from trionet._calls import Call
-from trionet._fdtable import Entry, close_wake_fd, in_kernel, left_kernel, open_wake_fd, sleep_on
+from trionet._fdtable import (
+    Entry,
+    check_alone,
+    close_wake_fd,
+    left_closed,
+    open_wake_fd,
+    sleep_on,
+)
 from trionet._ops import Connect, RetryLater, later
 from trionet._timeout import Timeout
 
@@ -69,6 +76,9 @@ _NO_LIMIT = _TIMEVAL.pack(0, 0)
 _GRID = 0.001
 # A longer limit is set as this one (68 years); the call then sets it again.
 _MAX_SECONDS = 2**31 - 1
+# A limit compat did not set (someone else's setsockopt): set it again.
+_UNKNOWN = -1.0
+_get_ident = threading.get_ident
 _local = threading.local()
 
 
@@ -189,52 +199,72 @@ def _make_blocking(entry: Entry) -> bool:
 
 
 def _in_kernel(call: Call[T], deadline: Deadline | None) -> T:
-    """Run ``call`` blocking in the system call, bounded by the kernel's timeout."""
+    """Run ``call`` blocking in the system call, bounded by the kernel's timeout.
+
+    The hot path of a thread-per-connection server: a few attribute reads,
+    a registration that a close from another thread finds
+    (``trionet._fdtable.check_alone`` says in what order), and the call.
+    """
     entry = call.entry
     want = call.want
-    if deadline is None:
-        timeout = call.timeout
-        at = None if timeout is None else time.monotonic() + timeout
-    else:
-        timeout, at = deadline.timeout, deadline.at
-    key = ~threading.get_ident()
+    limit = call.timeout if deadline is None else _left(call, deadline)
+    key = ~_get_ident()
+    sleepers = entry.sleepers
+    sleepers[key] = want
     try:
-        in_kernel(entry, key, want)
-        limit = timeout if deadline is None else _left(call, timeout, at)
+        if entry.closed:
+            raise trio.ClosedResourceError("the socket was closed")
+        if len(sleepers) > 1:
+            check_alone(entry, key, want)
         while True:
             if entry.timeo[want] != limit:
                 _set_limit(entry, want, limit)
             try:
                 result = call.attempt(*call.args, 0)
             except BlockingIOError:
-                # The kernel's limit ran out (which rounds it up, so the time
-                # is up unless it was the grid's rest), or another process
-                # sharing the fd made it non-blocking again.
-                if entry.closed:
-                    raise trio.ClosedResourceError("the socket was closed while waiting") from None
-                if not os.get_blocking(entry.fd):
-                    os.set_blocking(entry.fd, True)
-                limit = _left(call, timeout, at)
+                limit = _would_block(call, deadline, limit)
                 continue
             if entry.closed:
                 # What a shut-down socket returns (b"", a short count) is not data.
                 raise trio.ClosedResourceError("the socket was closed while waiting")
             return result
     finally:
-        left_kernel(entry, key)
+        del sleepers[key]
+        if entry.closed:
+            left_closed(entry)
 
 
-def _left(call: Call[T], timeout: float | None, at: float | None) -> float | None:
-    """What is left until ``at`` on ``_GRID``, at least 1 µs (0 would mean no limit).
+def _would_block(call: Call[T], deadline: Deadline | None, limit: float | None) -> float | None:
+    """After a blocking call said ``EAGAIN``: the limit to try again with.
+
+    Raises:
+        trio.ClosedResourceError: the socket was closed meanwhile.
+        Timeout: the kernel's limit ran out, and with it the time.
+    """
+    entry = call.entry
+    if entry.closed:
+        raise trio.ClosedResourceError("the socket was closed while waiting")
+    if not os.get_blocking(entry.fd):
+        # Another process sharing the fd (SCM_RIGHTS) made it non-blocking.
+        os.set_blocking(entry.fd, True)
+    elif limit is None:
+        # A limit set behind compat's back (setsockopt on the socket): unset it.
+        entry.timeo[call.want] = _UNKNOWN
+    elif deadline is None:
+        # The kernel waited the whole timeout (it rounds up, never down).
+        raise Timeout(f"{call.what} timed out after {call.timeout:g} s")
+    return limit if deadline is None else _left(call, deadline)
+
+
+def _left(call: Call[T], deadline: Deadline) -> float | None:
+    """What is left of ``deadline`` on ``_GRID``, at least 1 µs (0 would mean no limit).
 
     Raises:
         Timeout: nothing is left.
     """
-    if at is None:
+    left = deadline.left(call.what)
+    if left is None:
         return None
-    left = at - time.monotonic()
-    if left <= 0:
-        raise Timeout(f"{call.what} timed out after {timeout:g} s")
     return max(left - left % _GRID, 1e-6) if left > _GRID else max(left, 1e-6)
 
 

@@ -39,7 +39,7 @@ from trionet.compat.tcp import Tcp
 
 import trionet
 from trionet import socket as s
-from trionet._fdtable import entry, in_kernel, left_kernel
+from trionet._fdtable import entry, left_closed
 from trionet._readiness import READ, WRITE
 
 PROMPT = 1.0  # seconds from a close to the blocked call's end; it takes microseconds
@@ -171,12 +171,12 @@ class TestCloseWhileInTheKernel:
             c.recv(pair.server, timeout=GUARD)
 
     def test_the_fd_number_stays_taken_until_the_blocked_call_left(self, fds: Fds) -> None:
-        # A thread stands in the kernel (registered as ``_in_kernel`` does);
+        # A thread stands in the kernel (registered as compat's driver does);
         # the close must shut the socket down and leave the number to it.
         pair = in_kernel_pair(fds)
         target = entry(pair.server)
         key = ~threading.get_ident()
-        in_kernel(target, key, READ)
+        target.sleepers[key] = READ
         try:
             fds.close(pair.server)
             assert target.closed
@@ -189,7 +189,8 @@ class TestCloseWhileInTheKernel:
             with pytest.raises(trio.ClosedResourceError):
                 c.recv(pair.server, timeout=GUARD)
         finally:
-            left_kernel(target, key)
+            del target.sleepers[key]
+            left_closed(target)
         with pytest.raises(OSError, match="Bad file descriptor"):
             os.fstat(pair.server)
         with pytest.raises(trio.ClosedResourceError):
@@ -199,12 +200,14 @@ class TestCloseWhileInTheKernel:
         pair = in_kernel_pair(fds)
         target = entry(pair.server)
         reader, writer = -1_000_001, -1_000_002  # keys no thread has
-        in_kernel(target, reader, READ)
-        in_kernel(target, writer, WRITE)
+        target.sleepers[reader] = READ
+        target.sleepers[writer] = WRITE
         fds.close(pair.server)
-        left_kernel(target, reader)
+        del target.sleepers[reader]
+        left_closed(target)
         os.fstat(pair.server)
-        left_kernel(target, writer)
+        del target.sleepers[writer]
+        left_closed(target)
         with pytest.raises(OSError, match="Bad file descriptor"):
             os.fstat(pair.server)
 

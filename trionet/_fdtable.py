@@ -16,7 +16,7 @@ and ``trionet._readiness.release`` for ours) and every thread blocked on
 it in ``trionet.compat``, and only then closes. A compat thread sleeping
 in ``poll`` is woken through the wake-up fd it registered. A compat thread
 blocked in the system call itself (registered under a negative key, see
-``in_kernel``) is woken by ``shutdown``: Linux wakes every thread blocked
+``check_alone``) is woken by ``shutdown``: Linux wakes every thread blocked
 in ``recv`` or ``send`` on a socket that is shut down, even an unconnected
 UDP socket (which answers ``ENOTCONN`` but wakes them all the same). The
 close itself then waits for the last such thread to leave the system
@@ -54,10 +54,10 @@ __all__ = [
     "Entry",
     "close",
     "close_socket",
+    "check_alone",
     "close_wake_fd",
     "entry",
-    "in_kernel",
-    "left_kernel",
+    "left_closed",
     "kind",
     "open_wake_fd",
     "register",
@@ -102,10 +102,10 @@ class Entry:
         self.extras: list[_stdsocket.socket] = []
         self.closed = False
         # Set by a close that found threads blocked in the system call: the
-        # last of them to leave closes the fd (``left_kernel``).
+        # last of them to leave closes the fd (``left_closed``).
         self.deferred = False
         # Threads blocked on this socket in compat, key -> direction: a
-        # wake-up fd for a thread in ``poll``, ``in_kernel``'s negative key
+        # wake-up fd for a thread in ``poll``, the negative key of ``check_alone``
         # for a thread in the system call.
         self.sleepers: dict[int, int] = {}
         # compat's state of the fd: whether it cleared O_NONBLOCK (the data
@@ -238,33 +238,27 @@ def _wake_sleepers(target: Entry) -> bool:
     return in_kernel
 
 
-def in_kernel(target: Entry, key: int, want: int) -> None:
-    """Register the calling thread (``key`` < 0, its own) as about to block in a system call.
+def check_alone(target: Entry, key: int, want: int) -> None:
+    """For a thread just registered as ``key``: fail if another one waits the same way.
 
-    The same order as ``sleep_on``'s, so that no close is missed: register,
-    then look at ``closed``; ``close`` sets ``closed``, then looks at who is
-    registered and shuts the socket down if one is, and a system call
-    started after the shutdown returns at once. The caller calls
-    ``left_kernel`` once the call has returned, whatever happened.
+    compat's call that blocks in the kernel registers in ``target.sleepers``
+    itself (a negative key, its thread's), in the same order as
+    ``sleep_on``, so that no close is missed: register, then look at
+    ``closed``; ``close`` sets ``closed``, then looks at who is registered
+    and shuts the socket down if one is in the kernel. A system call
+    started after the shutdown returns at once. It calls this when it is
+    not alone, and ``left_closed`` when it leaves a closed socket.
 
     Raises:
-        trio.ClosedResourceError: ``target`` is already closed.
         trio.BusyResourceError: another thread waits to read (or to write) ``target``.
     """
-    sleepers = target.sleepers
-    sleepers[key] = want
-    if target.closed:
-        raise trio.ClosedResourceError("the socket was closed")
-    if len(sleepers) > 1 and _came_second(target, key, want):
+    if _came_second(target, key, want):
         verb = "receiving on" if want == _readiness.READ else "sending on"
         raise trio.BusyResourceError(f"another thread is already {verb} this socket")
 
 
-def left_kernel(target: Entry, key: int) -> None:
-    """Unregister ``in_kernel``'s ``key``; the last thread out of a closed socket closes it."""
-    del target.sleepers[key]
-    if not target.closed:
-        return
+def left_closed(target: Entry) -> None:
+    """A thread has left the kernel on closed ``target``: the last one out closes it."""
     with _locked:
         if not target.deferred or any(other < 0 for other in target.sleepers):
             return
@@ -420,7 +414,7 @@ def close(fd: object) -> None:
             gone.closed = True
             if _wake_sleepers(gone):
                 # Threads are blocked in a system call on it: wake them, and
-                # leave the close to the last of them (``left_kernel``).
+                # leave the close to the last of them (``left_closed``).
                 gone.deferred = True
                 with contextlib.suppress(OSError):  # ENOTCONN: it wakes them anyway
                     gone.sock.shutdown(_stdsocket.SHUT_RDWR)
