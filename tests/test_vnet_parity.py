@@ -81,3 +81,41 @@ async def test_bind_to_device_knows_lo_and_a_first_binding_is_free() -> None:
         s.bind_to_device(fd, "lo")  # no privilege needed while unbound (Linux >= 5.7)
         assert entry(fd).sock.getsockopt(stdsocket.SOL_SOCKET, 25, 16) == b"lo"
         s.close(fd)
+
+
+async def test_a_connection_queues_4_mib_and_a_blocked_writer_waits_for_room(
+    autojump_clock: MockClock,
+) -> None:
+    # On Linux loopback (tcp_wmem 4096 16384 4194304) an unconnected socket
+    # reports 16 KiB and an established one 4 MiB, and a writer blocked on
+    # a full buffer is woken once the free space is half what is queued.
+    async with VirtualNetwork():
+        unconnected = s.socket(s.AF_INET, s.SOCK_STREAM)
+        assert s.get_send_buffer_size(unconnected) == 16384
+        s.close(unconnected)
+        listener, client, server = await _connected(91)
+        assert s.get_send_buffer_size(client) == s.get_send_buffer_size(server) == 4 << 20
+        queued = 0
+        for _ in range(100):  # bounded: 4 MiB + 128 KiB fill in 67 sends
+            try:
+                queued += await s.send(client, b"q" * 65536, timeout=0)
+            except s.Timeout:
+                break
+        assert queued == (4 << 20) + s.get_recv_buffer_size(server)
+        woken: list[int] = []
+
+        async def writer() -> None:
+            woken.append(await s.send(client, b"w" * 65536))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(await s.recv(server, 1 << 20)) == 1 << 17  # room for 64 KiB...
+            await trio.testing.wait_all_tasks_blocked()
+            assert woken == []  # ...but poll does not say writable yet
+            taken = 1 << 17
+            while taken < 2 << 20:
+                taken += len(await s.recv(server, 1 << 20))
+        assert woken == [65536]
+        for fd in (client, server, listener):
+            s.close(fd)

@@ -126,7 +126,7 @@ class VSocket(SimulatedSocket):
             return code
         if (level, option) == (_stdsocket.SOL_SOCKET, _stdsocket.SO_TYPE):
             return self._type
-        value = self.options.get((level, option), _LINUX_DEFAULTS.get((level, option), 0))
+        value = self.value(level, option)
         if buflen is not None:
             if isinstance(value, bytes):
                 return value[:buflen]
@@ -160,8 +160,12 @@ class VSocket(SimulatedSocket):
     def on_option(self, level: int, option: int) -> None:
         """An option changed (a buffer size, a multicast group)."""
 
+    def value(self, level: int, option: int) -> Any:
+        """An option's value: what was set, or Linux's default."""
+        return self.options.get((level, option), _LINUX_DEFAULTS.get((level, option), 0))
+
     def option(self, level: int, option: int) -> int:
-        value = self.options.get((level, option), _LINUX_DEFAULTS.get((level, option), 0))
+        value = self.value(level, option)
         return int(value) if not isinstance(value, bytes) else len(value)
 
     # Addresses ------------------------------------------------------------
@@ -241,6 +245,12 @@ class VSocket(SimulatedSocket):
             return
         readable = self.readable() or self.dead or bool(self.error)
         writable = self.writable() or self.dead or bool(self.error)
+        if not readable and not writable and not self._counter:
+            # Still showing "not readable" and now unwritable too: no edge.
+            # Linux wakes nobody here (a send buffer draining below the
+            # point where poll says writable, a connect in flight), and an
+            # edge would make a writer try a send the kernel takes.
+            return
         counter = (1 if writable else _FULL) if readable else 0
         # Every change is an edge, even when the counter stays the same: a
         # partial write, say, cleared the readiness layer's bit and waits

@@ -31,6 +31,8 @@ __all__ = ["VStream"]
 _SYN_RTO: Final = 1.0  # Linux's initial SYN retransmission timeout
 _SYN_RETRIES: Final = 6  # tcp_syn_retries
 _SEGMENT: Final = 65536
+_WMEM_DEFAULT: Final = 16384  # tcp_wmem[1]
+_WMEM_MAX: Final = 4194304  # tcp_wmem[2]
 # Linux's tcpi_state numbers (what get_tcp_state maps to TcpState).
 _ESTABLISHED, _SYN_SENT, _FIN_WAIT2, _TIME_WAIT, _CLOSE = 1, 2, 5, 6, 7
 _CLOSE_WAIT, _LISTEN = 8, 10
@@ -64,6 +66,9 @@ class VStream(VSocket):
         self.shut_first = False
         self.wire: Wire | None = None
         self._syn_tries = 0
+        # The send buffer while SO_SNDBUF is not set: Linux's tcp_wmem[1],
+        # until the connection is established (see _autotune).
+        self.autotuned = _WMEM_DEFAULT
 
     # Readiness and state ----------------------------------------------------
 
@@ -76,7 +81,11 @@ class VStream(VSocket):
         if self.connecting or self.listening:
             return False
         if self.connected and not self.wr_shut:
-            return len(self.sndq) < self.option(_SOL, _stdsocket.SO_SNDBUF)
+            # Linux's poll (sk_stream_is_writeable): writable once the free
+            # space is at least half what is queued, not at the first free
+            # byte; a send takes any free space all the same.
+            queued = len(self.sndq)
+            return self.option(_SOL, _stdsocket.SO_SNDBUF) - queued >= queued >> 1
         return True
 
     def getsockopt(self, level: int, option: int, buflen: int | None = None) -> Any:
@@ -194,6 +203,7 @@ class VStream(VSocket):
             local, peer_addr = _mapped(local), _mapped(peer_addr)
         child.local = local
         child.connected = True
+        child._autotune()
         child.peer = self
         child.peer_addr = peer_addr
         child.options.update(listener.options)
@@ -207,6 +217,7 @@ class VStream(VSocket):
             return
         self.connecting = False
         self.connected = True
+        self._autotune()
         self.peer = child
         self.peer_addr = self.remote
         self.sync()
@@ -262,6 +273,22 @@ class VStream(VSocket):
         self.sndq += view[:count]
         self.pump()
         return count
+
+    def _autotune(self) -> None:
+        """Linux sizes a new TCP connection's send buffer from its window (tcp_sndbuf_expand).
+
+        On loopback (a 64 KiB MSS) that is ``tcp_wmem[2]``, 4 MiB, at once:
+        a sender whose peer never reads queues about 4 MiB before it
+        blocks. The virtual kernel does the same on every link. Unix
+        sockets keep their size.
+        """
+        if self._family != _stdsocket.AF_UNIX:
+            self.autotuned = _WMEM_MAX
+
+    def value(self, level: int, option: int) -> Any:
+        if (level, option) == (_SOL, _stdsocket.SO_SNDBUF) and (level, option) not in self.options:
+            return self.autotuned
+        return super().value(level, option)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         raise os_error(errno.EOPNOTSUPP, "virtual sockets are non-blocking")
