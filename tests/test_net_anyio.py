@@ -16,6 +16,9 @@ from anyio.streams.tls import TLSStream
 
 from trionet import net
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 
 async def _echo(sock: net.Socket) -> None:
     sock.on("data", sock.write)

@@ -12,6 +12,9 @@ from trio.testing import MockClock
 
 from trionet import _net_dial, _net_socket, net
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 
 def _local(host: str, family: int) -> str:
     """A ``lookup`` that answers at once, so ``'lookup'`` fires while connecting."""

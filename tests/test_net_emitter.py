@@ -10,6 +10,9 @@ import trio.testing
 
 from trionet.net import EventEmitter
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 
 async def test_on_returns_the_emitter_and_emit_calls_listeners_in_order_with_args() -> None:
     emitter = EventEmitter()

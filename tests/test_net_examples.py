@@ -17,6 +17,12 @@ import trio.testing
 from _ports import refusing_port
 from test_examples import EXAMPLES, _run
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_multitask_server_spreads_connections_over_master_and_subs": "trionet.task sub-servers",
+}
+
 # The multi-task examples (net_subs_*) are tested in test_net_subs.py.
 NET_EXAMPLES = sorted(
     path.name for path in EXAMPLES.glob("net_*.py") if not path.name.startswith("net_subs_")

@@ -22,6 +22,15 @@ import trionet
 from trionet import net
 from trionet.testing import socket_pair
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_a_paused_socket_does_not_read_ahead": "a blocking stdlib client",
+    "test_an_unread_socket_sees_the_fin_of_a_plain_client": "a blocking stdlib client",
+    "test_reading_ahead_takes_one_chunk_and_a_pull_gets_everything_in_order": "stdlib client",
+    "test_unread_data_keeps_the_fin_unseen_until_it_is_read": "a blocking stdlib client",
+}
+
 
 def record(sock: net.Socket, log: list[object]) -> None:
     """Log every event but ``'data'``, whose listener would make the socket flow."""

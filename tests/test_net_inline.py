@@ -24,6 +24,9 @@ from trio.testing import MockClock, wait_all_tasks_blocked
 from trionet import net
 from trionet import socket as fdlevel
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 pytestmark = pytest.mark.usefixtures("autojump_clock")
 
 _REQUEST = contextvars.ContextVar[str]("_REQUEST", default="unset")

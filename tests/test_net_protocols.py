@@ -17,6 +17,9 @@ import trio
 
 from trionet import net
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 Pair = tuple[net.Socket, net.Socket]
 
 

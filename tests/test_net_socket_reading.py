@@ -6,11 +6,18 @@ import socket as stdsocket
 
 import pytest
 import trio
+from _fds import kernel_socket
 from _net_helpers import serving, until
 from trio.testing import MockClock
 
 from trionet import net
 from trionet import socket as fdlevel
+
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_reads_ask_64_kib_and_256_kib_only_while_a_backlog_lasts": "a stdlib socketpair",
+}
 
 
 async def _echo(sock: net.Socket) -> None:
@@ -239,8 +246,7 @@ async def test_keep_alive_and_no_delay_are_set_on_the_fd(autojump_clock: MockClo
         assert sock.set_no_delay() is sock  # before connect: applied once connected
         await sock.connect(served.port, "127.0.0.1")
         assert sock.set_keep_alive(True, 30) is sock
-        raw = stdsocket.socket(fileno=stdsocket.dup(sock.fileno()))
-        with raw:
+        with kernel_socket(sock.fileno()) as raw:
             assert raw.getsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY)
             assert raw.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_KEEPALIVE)
             assert raw.getsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_KEEPIDLE) == 30

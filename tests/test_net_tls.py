@@ -20,6 +20,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from _fds import kernel_socket
 from _net_helpers import names, record, serving, until
 from trio.testing import MockClock
 
@@ -33,7 +34,6 @@ from trionet._tls_options import client_context
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
 LOOPBACK_ONLY = {
-    "test_tls_turns_nagle_off_and_set_no_delay_still_works": "stdlib socket on the fd",
     "test_subs_handshake_in_the_task_that_serves": "trionet.task is not simulated yet",
 }
 
@@ -416,7 +416,7 @@ async def test_tls_turns_nagle_off_and_set_no_delay_still_works(
 
 
 def _no_delay(sock: net.Socket) -> bool:
-    with stdsocket.socket(fileno=os.dup(sock.fileno())) as raw:
+    with kernel_socket(sock.fileno()) as raw:
         return bool(raw.getsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY))
 
 

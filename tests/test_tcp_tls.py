@@ -18,6 +18,14 @@ from trionet.compat import tcp as sync_tcp
 from trionet import net
 from trionet.tcp import Tcp
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+LOOPBACK_ONLY = {
+    "test_sync_compat_tls_client_refuses_an_unknown_certificate": "compat is not simulated",
+    "test_sync_compat_tls_client_talks_to_an_async_net_tls_server": "compat is not simulated",
+    "test_sync_compat_tls_server_talks_to_an_async_net_client": "compat is not simulated",
+}
+
 LOOPBACK = ("127.0.0.1", 0)
 
 T = TypeVar("T")
