@@ -16,6 +16,7 @@ from _net_helpers import serving, until
 from _ports import aretry_on_addr_in_use, hold_port
 from trio.testing import MockClock
 
+import trionet
 from trionet import net
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
@@ -312,3 +313,27 @@ async def test_two_hundred_clients_resetting_never_stop_the_server(
         await until(lambda: closed == 200)
         assert await _roundtrip(served.port, payload=b"still here") == b"still here"
     assert any(record.name == "trionet.net" for record in caplog.records)
+
+
+async def test_edgeros_positional_form_and_saddr(autojump_clock: MockClock) -> None:
+    # EdgerOS: net.createServer(group, subs[, subMode][, saddr[, tlsOpt]]).
+    saddr = trionet.sockaddr("127.0.0.1", 0)
+    async with net.create_server("server", 0, saddr) as server:
+        assert server.group_name == ("server", "master")
+        await server.listen()  # on saddr
+        assert server.address_info().address == "127.0.0.1"
+        server.close()
+    async with net.create_server(_echo, saddr=("127.0.0.1", 0)) as server:
+        await server.listen()
+        assert await _roundtrip(server.address_info().port) == b"ping"
+        server.close()
+    with pytest.raises(TypeError, match="subs is missing"):
+        net.create_server("server")
+    with pytest.raises(TypeError, match="subs twice"):
+        net.create_server("server", 0, subs=1)
+    with pytest.raises(TypeError, match="too many"):
+        net.create_server("server", 0, "m:f", saddr, None, 1)
+    with pytest.raises(TypeError, match="one positional argument"):
+        net.create_server(_echo, 0)
+    with pytest.raises(TypeError, match="saddr"):
+        net.create_server(saddr=3000)  # type: ignore[arg-type]

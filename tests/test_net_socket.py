@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 from _fds import kernel_socket
-from _net_helpers import names, record, serving
+from _net_helpers import names, record, serving, until
 from trio.testing import MockClock
 
 from trionet import net
@@ -42,22 +42,66 @@ async def test_client_events_come_in_node_order_and_close_is_last_and_once(
         assert sock.write(b"hello") is True
         sock.end()
         await sock.wait_closed()
-    assert names(log) == ["finish", "data", "end", "close"]
-    assert log[1] == ("data", b"hello")
+    # 'connect' comes on a later tick, as in Node: the block's listeners hear it.
+    assert names(log) == ["connect", "ready", "finish", "data", "end", "close"]
+    assert log[3] == ("data", b"hello")
     assert log[-1] == ("close", False)
 
 
-async def test_connect_and_ready_follow_each_other_on_connect(autojump_clock: MockClock) -> None:
+async def test_connect_and_ready_come_on_a_later_tick_as_in_node(
+    autojump_clock: MockClock,
+) -> None:
     log: list[Any] = []
     async with serving() as served, net.Socket() as sock:
         record(sock, log)
         assert sock.pending
         assert not sock.connecting
         assert await sock.connect(served.port, "127.0.0.1") is sock
-        assert names(log) == ["connect", "ready"]
+        assert names(log) == []  # not yet: the caller has not waited since
         assert not sock.pending
         assert not sock.connecting
+        late: list[str] = []
+        sock.on("connect", lambda: late.append("connect"))  # added after connect()
+        await until(lambda: late)
+        assert names(log) == ["connect", "ready"]
     assert names(log) == ["connect", "ready", "finish", "close"]
+
+
+async def test_a_connect_listener_may_use_the_name_the_block_binds(
+    autojump_clock: MockClock,
+) -> None:
+    # Node: `const socket = net.connect(port, () => socket.end('hi'))`.
+    async with serving(_echo) as served:
+        heard = bytearray()
+        async with net.connect(
+            served.port, "127.0.0.1", on_connect=lambda: socket.end("hi")
+        ) as socket:
+            socket.on("data", heard.extend)
+            await socket.wait_closed()
+        assert heard == b"hi"
+
+
+async def test_a_socket_destroyed_before_the_tick_never_emits_connect(
+    autojump_clock: MockClock,
+) -> None:
+    log: list[Any] = []
+    async with serving() as served, net.connect(served.port, "127.0.0.1") as sock:
+        record(sock, log)
+        sock.destroy()
+        await sock.wait_closed()
+    assert names(log) == ["close"]
+
+
+async def test_a_connect_listener_s_exception_comes_out_of_the_block(
+    autojump_clock: MockClock,
+) -> None:
+    def on_connect() -> None:
+        raise KeyError("from the listener")
+
+    async with serving() as served:
+        with pytest.raises(KeyError, match="from the listener"):
+            async with net.connect(served.port, "127.0.0.1", on_connect=on_connect) as sock:
+                await sock.wait_closed()
 
 
 async def test_server_side_events_on_peer_end(autojump_clock: MockClock) -> None:
@@ -200,9 +244,9 @@ async def test_connection_error_with_a_listener_is_emitted_not_raised(
         record(sock, log)
         _reset(await served.next_socket())
         await sock.wait_closed()
-    assert names(log) == ["error", "close"]
-    assert isinstance(log[0][1], ConnectionResetError)
-    assert log[1] == ("close", True)
+    assert names(log) == ["connect", "ready", "error", "close"]
+    assert isinstance(log[2][1], ConnectionResetError)
+    assert log[3] == ("close", True)
 
 
 async def test_listener_exception_propagates_out_of_the_block_bare(

@@ -38,6 +38,14 @@ rules are in one place:
    ``async with`` block.
 5. Exceptions from listeners and callbacks are not caught: they leave the
    main task (destroying the socket on the way), and take the nursery down.
+6. ``'connect'`` and ``'ready'`` come on a later tick, as in Node: a
+   connect that succeeded sets ``_announce``, and the first task to emit
+   anything (the main task as it starts, or the writer, or the timer)
+   emits them first. So listeners added right after ``await
+   sock.connect()``, or in the block of ``async with net.connect(...) as
+   sock``, still hear them, and a ``'connect'`` listener may use ``sock``.
+   A socket destroyed before then never emits them (Node's ``afterConnect``
+   checks ``destroyed`` too).
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ class SocketCore(Events[SocketListen]):
     __slots__ = (
         "_adopt_fd",
         "_allow_half_open",
+        "_announce",
         "_buffer_size",
         "_bytes_read",
         "_bytes_written",
@@ -148,6 +157,7 @@ class SocketCore(Events[SocketListen]):
         self._late_nursery: trio.Nursery | None = None
         self._server_owned = False
         self._status = NEW
+        self._announce = False  # 'connect' and 'ready' are due (rule 6)
         self._eof = self._ended = self._finished = False
         self._destroyed = self._closed = self._user_closed = False
         self._error: BaseException | None = None
@@ -278,11 +288,20 @@ class SocketCore(Events[SocketListen]):
             self._last_active = trio.current_time()
             nursery.start_soon(self._timer_loop)
 
+    async def _announced(self) -> None:
+        """Emit a new connection's ``'connect'`` and ``'ready'`` if they are due (rule 6)."""
+        if self._announce:
+            self._announce = False
+            if not self._destroyed:
+                await self._emit("connect", ())
+                await self._emit("ready", ())
+
     async def _emit_close(self) -> None:
         """Emit ``'error'`` (if any) and ``'close'``, once (rule 4)."""
         if self._closed:
             return
         self._closed = True
+        self._announce = False  # destroyed before it was told: never (rule 6)
         try:
             error = self._error
             await self._fail_callbacks()
@@ -385,6 +404,7 @@ class SocketCore(Events[SocketListen]):
                 self._queue = None
                 if self._need_drain:
                     self._need_drain = False
+                    await self._announced()
                     await self._emit("drain", ())
                     if self._queue:
                         continue
@@ -392,6 +412,7 @@ class SocketCore(Events[SocketListen]):
                 if self._ended and not self._finished and not self._destroyed:
                     await transport.send_eof()
                     self._finished = True
+                    await self._announced()
                     await self._emit("finish", ())
                     self._close_if_done()
                 return
@@ -445,6 +466,7 @@ class SocketCore(Events[SocketListen]):
                     deadline = self._last_active + timeout
                     if now >= deadline:
                         self._fired_mark = self._last_active
+                        await self._announced()
                         await self._emit("timeout", ())
                         continue
                 with trio.CancelScope(deadline=deadline) as scope:

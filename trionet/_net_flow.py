@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
+from ._checks import check_bool
 from ._net_core import CLOSED_MESSAGE, OPEN, WriteCallback
 from ._net_dial import check_callable
 from ._net_errors import WriteAfterEndError
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from ._types import Buffer, OnRead
 
 __all__ = ["SocketFlow"]
+
+_Dest = TypeVar("_Dest", bound="SocketFlow")
 
 
 def _payload(data: object, encoding: object) -> Buffer:
@@ -223,6 +226,57 @@ class SocketFlow(StreamMethods):
         Node equivalent: ``readable.isPaused()``.
         """
         return self._flowing is False
+
+    def pipe(self, destination: _Dest, *, end: bool = True) -> _Dest:
+        """Write everything this socket receives to ``destination``; return ``destination``.
+
+        The ``'data'`` listener this adds makes the socket flow. Backpressure
+        as in Node: when ``destination.write()`` returns ``False`` this socket
+        pauses, and resumes on the destination's ``'drain'``. With ``end``,
+        this socket's ``'end'`` ends ``destination``. Once the destination
+        has ended or closed nothing more is written to it, and its
+        ``'close'`` takes the pipe apart (as Node's ``unpipe``). For a trio
+        stream, copy with ``receive_some`` / ``send_all`` instead.
+
+        Node equivalent: ``readable.pipe(destination[, options])``; Node's
+        echo server is ``c.pipe(c)``.
+
+        Raises:
+            TypeError: ``destination`` is not a ``net.Socket``.
+        """
+        if not isinstance(destination, SocketFlow):
+            raise TypeError(f"destination must be a net.Socket, not {type(destination).__name__}")
+        check_bool("end", end)
+        waiting = False
+
+        def on_drain() -> None:
+            nonlocal waiting
+            waiting = False
+            self.resume()
+
+        def on_data(chunk: bytes | str) -> None:
+            nonlocal waiting
+            if destination._ended or destination._destroyed:
+                return  # nothing may be written to it any more
+            if not destination.write(chunk) and not waiting:
+                waiting = True
+                self.pause()
+                destination.once("drain", on_drain)
+
+        def on_end() -> None:
+            destination.end()
+
+        def unpipe(_had_error: bool) -> None:
+            self.off("data", on_data)
+            self.off("end", on_end)
+            if waiting:
+                on_drain()
+
+        self.on("data", on_data)
+        if end:
+            self.once("end", on_end)
+        destination.once("close", unpipe)
+        return destination
 
     def set_encoding(self, encoding: str | None = "utf-8") -> Self:
         """Emit ``'data'`` chunks as ``str``, decoded incrementally; ``None`` for bytes.

@@ -115,6 +115,7 @@ class SocketReader(SocketCore):
         if isinstance(transport, FdTransport):  # TLS reads only in its reader (rule 6)
             transport.hook_reads(self)
         try:
+            await self._announced()  # a client's 'connect' (_net_core rule 6)
             while not self._destroyed:
                 ahead = self._reads_ahead()
                 if (

@@ -24,17 +24,18 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
-from ._addr import SockAddr
+from ._addr import SockAddr, to_sockaddr
 from ._args import check_unix_path
 from ._checks import check_bool, check_int, check_max_buffer_size, check_port
 from ._groups import open_nursery
 from ._net_core import LOGGER
+from ._net_edgeros import edgeros_form
 from ._net_errors import ServerAlreadyListeningError, ServerNotRunningError
 from ._net_listen import (
     adopt_listener,
@@ -113,6 +114,9 @@ class Server(ServerState):
         reuse_port: Set ``SO_REUSEPORT`` on a TCP listening socket, so
             servers in several processes can ``listen()`` on the same port
             and the kernel balances connections between them.
+        saddr: Where ``listen()`` with no address listens: a ``SockAddr``
+            or a ``(host, port)`` tuple (EdgerOS's ``saddr``; port ``0``
+            picks a free one, ``port()`` tells which).
 
     Raises:
         TypeError: an argument has the wrong type (``sub_main`` neither
@@ -134,6 +138,7 @@ class Server(ServerState):
         "_pause_on_connect",
         "_proxy",
         "_reuse_port",
+        "_saddr",
         "_sni",
         "_tls",
     )
@@ -154,8 +159,10 @@ class Server(ServerState):
         proxy_protocol: bool = False,
         reuse_port: bool = False,
         processes: bool = False,
+        saddr: SockAddr | tuple[str, int] | None = None,
     ) -> None:
         group_name = check_group(group)
+        self._saddr = None if saddr is None else to_sockaddr(saddr, "saddr")
         super().__init__(max_connections, (group_name, "master"))
         self._allow_half_open = check_bool("allow_half_open", allow_half_open)
         self._pause_on_connect = check_bool("pause_on_connect", pause_on_connect)
@@ -253,7 +260,11 @@ class Server(ServerState):
         readable_all: bool = False,
         writable_all: bool = False,
     ) -> Self:
-        """Bind and listen, emit ``'listening'``, and start accepting; return the server.
+        """Bind and listen, and start accepting; return the server.
+
+        ``'listening'`` follows on a later tick, as in Node (once the caller
+        next waits), so a listener added right after this returns hears it;
+        a server closed before then never emits it.
 
         ``host=None`` listens on ``::`` (dual stack unless ``ipv6_only``)
         where IPv6 exists, else on ``0.0.0.0``. ``path`` listens on a
@@ -262,10 +273,11 @@ class Server(ServerState):
         bound stream socket, which the server then owns. ``exclusive`` is
         accepted for Node's sake and changes nothing (a master never shares
         its listening fd: it hands over accepted connections).
-        ``SO_REUSEADDR`` is on, as in Node.
+        ``SO_REUSEADDR`` is on, as in Node. With no address at all it
+        listens on the server's ``saddr``, if it was given one (EdgerOS).
 
-        On a sub-server (EdgerOS ``SUB`` mode) ``listen()`` binds nothing:
-        it emits ``'listening'`` and returns, since the sub takes its
+        On a sub-server (EdgerOS ``SUB`` mode) ``listen()`` binds nothing
+        (``'listening'`` follows all the same), since the sub takes its
         connections from its master. It takes no address there.
 
         Node equivalent: ``server.listen()``.
@@ -294,10 +306,13 @@ class Server(ServerState):
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError("enter the server first: async with net.create_server() as server")
+        saddr = self._saddr
+        if saddr is not None and (port, host, path, fd) == (0, None, None, None):
+            port, host = saddr.port, saddr.addr  # EdgerOS: server.listen() uses saddr
         if self._index:
             if (port, host, path, fd) != (0, None, None, None):
                 raise ValueError("a sub-server takes no address: its master listens for it")
-            await self._emit("listening", ())
+            nursery.start_soon(self._emit, "listening", ())  # on a later tick, as below
             return self
         if self._listener is not None:
             raise ServerAlreadyListeningError("the server is already listening")
@@ -322,7 +337,6 @@ class Server(ServerState):
         self._close_event = trio.Event()
         self._accepting += 1
         nursery.start_soon(self._accept_loop, listener, self._path, self._close_event)
-        await self._emit("listening", ())
         return self
 
     def close(self, callback: Callable[[], object] | None = None) -> Self:
@@ -400,6 +414,10 @@ class Server(ServerState):
 
     async def _accept_loop(self, listener: int, path: str | None, closed: trio.Event) -> None:
         try:
+            # 'listening' on a later tick, as Node's emitListeningNT: a
+            # listener added right after listen() hears it; not once closed.
+            if self._listener is not None and self._close_event is closed:
+                await self._emit("listening", ())
             # Only while this listen() is the current one: close() closes the
             # fd before this task may have run, and by then its number may be
             # a file's or another socket's (a later listen() gets a new event).
@@ -569,8 +587,8 @@ class Server(ServerState):
 
 
 def create_server(
-    connection_listener: Callable[[Socket], object] | None = None,
-    *,
+    connection_listener: Callable[[Socket], object] | str | None = None,
+    *edgeros: object,
     allow_half_open: bool = False,
     pause_on_connect: bool = False,
     tls: TlsConfig | None = None,
@@ -583,25 +601,49 @@ def create_server(
     proxy_protocol: bool = False,
     reuse_port: bool = False,
     processes: bool = False,
+    saddr: SockAddr | tuple[str, int] | None = None,
 ) -> Server:
     """A new ``Server``; use it as ``async with net.create_server(fn) as server``.
 
-    Node equivalent: ``net.createServer([options][, connectionListener])``.
+    The keywords are ``Server``'s. EdgerOS's positional form works too: a
+    ``str`` first argument is the group, then ``subs``, and optionally
+    ``sub_main`` (a ``str``), ``saddr`` and ``tls``, as in
+    ``create_server("server", 0, saddr)``; ``server.listen()`` then
+    listens on ``saddr``.
+
+    Node equivalent: ``net.createServer([options][, connectionListener])``;
+    EdgerOS: ``net.createServer(group, subs[, subMode][, saddr[, tlsOpt]])``.
+
+    Raises:
+        TypeError: an argument given both by position and by name, too
+            many positional arguments, or Server's own checks.
     """
+    where: dict[str, Any] = {
+        "group": group,
+        "subs": subs,
+        "sub_main": sub_main,
+        "saddr": saddr,
+        "tls": tls,
+    }
+    if isinstance(connection_listener, str):
+        where = edgeros_form(connection_listener, edgeros, where)
+        connection_listener = None
+    elif edgeros:
+        raise TypeError(
+            "create_server takes one positional argument, the connection listener"
+            " (or EdgerOS's group, subs[, sub_main][, saddr[, tls]])"
+        )
     return Server(
         connection_listener,
         allow_half_open=allow_half_open,
         pause_on_connect=pause_on_connect,
-        tls=tls,
         max_connections=max_connections,
         high_water_mark=high_water_mark,
         max_buffer_size=max_buffer_size,
-        group=group,
-        subs=subs,
-        sub_main=sub_main,
         proxy_protocol=proxy_protocol,
         reuse_port=reuse_port,
         processes=processes,
+        **where,
     )
 
 

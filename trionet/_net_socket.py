@@ -259,7 +259,9 @@ class Socket(SocketProps, SocketSecure):
 
         The options are those of ``net.connect``. On failure ``'error'``
         and ``'close'`` are emitted and the error is raised as well.
-        ``destroy()`` during the connect interrupts it.
+        ``destroy()`` during the connect interrupts it. ``'connect'`` and
+        ``'ready'`` come on a later tick, as in Node: once the caller next
+        waits, so listeners added right after this returns hear them.
 
         Node equivalent: ``socket.connect(options[, connectListener])``.
 
@@ -309,10 +311,9 @@ class Socket(SocketProps, SocketSecure):
             left = None if limit is None else max(0.0, start + limit - trio.current_time())
             await self._connect_step(self._handshake(left))
         self._status = OPEN
+        self._announce = True  # 'connect' and 'ready' on a later tick (_net_core rule 6)
         nursery.start_soon(self._run)
         self._start_tasks()
-        await self._emit("connect", ())
-        await self._emit("ready", ())
 
     async def _connect_step(self, step: Awaitable[None]) -> None:
         """Await one step of connecting; ``destroy()`` interrupts it; a failure closes.
