@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -68,6 +69,8 @@ class Kernel:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self.poke: Callable[[], None] = lambda: None
+        # Tasks opened inside the block call in from their threads.
+        self.lock = threading.RLock()
         # Set when the block ends. Sockets may outlive it (a fixture closes
         # them after the trio run): from then on nothing is sent or timed,
         # as when a network is unplugged, and the clock is no longer read.
@@ -75,8 +78,9 @@ class Kernel:
 
     def end(self) -> None:
         """The block is over: later closes only free their sockets."""
-        self.ended = True
-        self._timers.clear()
+        with self.lock:
+            self.ended = True
+            self._timers.clear()
 
     # Timers -------------------------------------------------------------
 
@@ -84,19 +88,22 @@ class Kernel:
         """Run ``action`` at ``when`` on trio's clock (from the block's system task)."""
         if self.ended:
             return
-        heapq.heappush(self._timers, (when, next(self._order), action))
+        with self.lock:
+            heapq.heappush(self._timers, (when, next(self._order), action))
         self.poke()
 
     def next_time(self) -> float | None:
         """When the next timer is due, or ``None``."""
-        return self._timers[0][0] if self._timers else None
+        with self.lock:
+            return self._timers[0][0] if self._timers else None
 
     def run_due(self) -> None:
         """Fire every timer that is due now."""
-        now = self.now()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, action = heapq.heappop(self._timers)
-            action()
+        with self.lock:
+            now = self.now()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, action = heapq.heappop(self._timers)
+                action()
 
     # Links and the trace ------------------------------------------------
 

@@ -6,15 +6,22 @@ and unwritable when it is readable but cannot take data (an eventfd cannot
 be neither: that state shows as writable, an extra failed attempt for an
 edge-triggered waiter). Every change reads and rewrites the counter, which
 wakes the fd's waiters: an edge for trionet's readiness layer.
+
+Tasks opened inside the block call into the kernel from their own threads,
+so every method of a virtual socket holds the kernel's lock (the
+subclasses' too: ``__init_subclass__`` wraps them), as does the block's
+timer task while it delivers.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import os
 import socket as _stdsocket
 import struct
+from collections.abc import Callable
 from typing import Any, Final
 
 from ._seam import SimulatedSocket
@@ -61,8 +68,28 @@ def _capable(capability: int) -> bool:
     return bool(_capabilities() >> capability & 1)
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(self: VSocket, *args: Any, **kwargs: Any) -> Any:
+        with self.kernel.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def _lock_methods(cls: type) -> None:
+    """Make every method ``cls`` defines hold the kernel's lock (not the dunders)."""
+    for name, value in list(vars(cls).items()):
+        if inspect.isfunction(value) and not name.startswith("__"):
+            setattr(cls, name, _locked(value))
+
+
 class VSocket(SimulatedSocket):
     """What stream and datagram virtual sockets share."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _lock_methods(cls)
 
     def __init__(self, kernel: Kernel, host: Host, family: int, type: int) -> None:
         # socket.socket.__init__ is never called: no real socket exists.
@@ -295,3 +322,6 @@ class VSocket(SimulatedSocket):
     def __del__(self) -> None:
         if not getattr(self, "released", True):
             os.close(self._efd)
+
+
+_lock_methods(VSocket)
