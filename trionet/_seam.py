@@ -18,7 +18,7 @@ import socket as _stdsocket
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["SimulatedSocket", "Simulation", "current", "reset", "socket", "use"]
+__all__ = ["SimulatedSocket", "Simulation", "TaskRunner", "current", "reset", "socket", "use"]
 
 
 class SimulatedSocket(_stdsocket.socket):
@@ -47,12 +47,22 @@ class Simulation(Protocol):
     def socket(self, family: int, type: int) -> SimulatedSocket:
         """A new non-blocking virtual socket."""
 
-    def task_runner(self) -> Callable[..., Any]:
+    def task_runner(self) -> TaskRunner:
         """What a ``trionet.task`` opened now runs its async main with, instead of ``trio.run``.
 
         Called in the opening thread, so the simulation knows of the new
         run before it starts.
         """
+
+
+class TaskRunner(Protocol):
+    """How one task's thread runs on a simulation."""
+
+    def run(self, async_fn: Callable[..., Any], *args: Any) -> Any:
+        """``trio.run(async_fn, *args)``, on the simulated network and its clock."""
+
+    def left(self) -> None:
+        """The task ended and told its parent (the last thing its thread does)."""
 
 
 _current: contextvars.ContextVar[Simulation | None] = contextvars.ContextVar(

@@ -57,6 +57,7 @@ from typing import Any, Generic, NoReturn
 import outcome
 import trio
 
+from . import _seam
 from ._checks import check_int
 from ._handoff import close_handoffs
 from ._mailbox import Mailbox
@@ -323,8 +324,16 @@ def spawn(
         _next_id += 1
         core = Core(task_id, f"task-{task_id}" if name is None else name, parent_token)
         _live[task_id] = core
+    # Inside a VirtualNetwork the task runs on it too: the simulation
+    # crosses into the thread, and its runner replaces trio.run (it must
+    # hear of the run here, before the thread starts).
+    simulation = _seam.current()
+    runner = simulation.task_runner() if simulation is not None and _is_async(main) else None
     thread = threading.Thread(
-        target=_thread_main, args=(core, main, args), name=core.name, daemon=False
+        target=_thread_main,
+        args=(core, main, args, simulation, runner),
+        name=core.name,
+        daemon=False,
     )
     core.thread = thread
     try:
@@ -333,26 +342,59 @@ def spawn(
         with _lock:
             del _live[task_id]
         core.mailbox.close()
+        if runner is not None:
+            runner.left()
         raise
     return core
 
 
-def _thread_main(core: Core, main: Callable[..., Any], args: tuple[object, ...]) -> None:
+def _thread_main(
+    core: Core,
+    main: Callable[..., Any],
+    args: tuple[object, ...],
+    simulation: _seam.Simulation | None,
+    runner: _seam.TaskRunner | None,
+) -> None:
     _local.core = core
-    core.finish(_run_main(core, main, args))
+    _seam.use(simulation)
+    runners = [] if runner is None else [runner]
+    try:
+        core.finish(_run_main(core, main, args, runners))
+    finally:
+        # Last: a simulation's clock may move once the parent has been told.
+        for each in runners:
+            each.left()
 
 
 def _run_main(
-    core: Core, main: Callable[..., Any], args: tuple[object, ...]
+    core: Core,
+    main: Callable[..., Any],
+    args: tuple[object, ...],
+    runners: list[_seam.TaskRunner],
 ) -> outcome.Outcome[Any]:
     if _is_async(main):
-        return outcome.capture(trio.run, _run_async, core, main, args)
+        return _run(runners, core, main, args)
     result: outcome.Outcome[Any] = outcome.capture(main, *args)
     if isinstance(result, outcome.Value) and inspect.iscoroutine(result.value):
         # A plain callable that returned a coroutine (a lambda, an object
         # whose __call__ is async): run it as an async main.
         coro: Awaitable[Any] = result.value
-        return outcome.capture(trio.run, _run_async, core, _await, (coro,))
+        simulation = _seam.current()
+        if simulation is not None:
+            runners.append(simulation.task_runner())
+        return _run(runners, core, _await, (coro,))
+    return result
+
+
+def _run(
+    runners: list[_seam.TaskRunner],
+    core: Core,
+    main: Callable[..., Any],
+    args: tuple[object, ...],
+) -> outcome.Outcome[Any]:
+    """``trio.run`` the task's async main, or the simulation's runner inside a VirtualNetwork."""
+    run = runners[0].run if runners else trio.run
+    result: outcome.Outcome[Any] = outcome.capture(run, _run_async, core, main, args)
     return result
 
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import math
 import socket as _stdsocket
+import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, final
 
 import trio
+import trio.testing
 
 from . import _seam
 from ._vnet_hosts import Host
 from ._vnet_kernel import Kernel, TraceEntry
 from ._vnet_links import Link, check_link
 from ._vnet_socket import VSocket
+from ._vnet_tasks import TaskRunner, TimeKeeper
 from ._vnet_tcp import VStream
 from ._vnet_udp import VDatagram
 
@@ -36,19 +40,40 @@ _RANGE = ipaddress.ip_network("127.77.0.0/16")
 class _Binding:
     """The simulation as the seam sees it: the kernel, acting as one host."""
 
-    def __init__(self, kernel: Kernel, host: Host) -> None:
+    def __init__(self, kernel: Kernel, host: Host, block: _Block) -> None:
         self.kernel = kernel
         self.host = host
+        self.block = block
 
     def socket(self, family: int, type: int) -> _seam.SimulatedSocket:
         kind = type & ~(_stdsocket.SOCK_NONBLOCK | _stdsocket.SOCK_CLOEXEC)
         cls: Callable[[Kernel, Host, int, int], VSocket] = (
             VStream if kind == _stdsocket.SOCK_STREAM else VDatagram
         )
-        return cls(self.kernel, self.host, family, kind)
+        with self.kernel.lock:
+            return cls(self.kernel, self.host, family, kind)
 
-    def task_runner(self) -> Callable[..., Any]:
-        raise NotImplementedError("trionet.task inside a VirtualNetwork is not supported yet")
+    def task_runner(self) -> TaskRunner:
+        return TaskRunner(self.block.clock, self.block.keeper, self.block.setup_run)
+
+
+class _Block:
+    """What every run of the block shares: the clock, the time keeper, the run set-up."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.clock = trio.lowlevel.current_clock()
+        self.keeper: TimeKeeper | None = None
+        clock = self.clock
+        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold < math.inf:
+            self.keeper = TimeKeeper(clock)
+
+    def setup_run(self) -> contextlib.ExitStack:
+        """Make the calling run resolve names on the virtual network; undone on close."""
+        stack = contextlib.ExitStack()
+        previous = trio.socket.set_custom_hostname_resolver(_Resolver(self.kernel))
+        stack.callback(trio.socket.set_custom_hostname_resolver, previous)
+        return stack
 
 
 class _Resolver(trio.abc.HostnameResolver):
@@ -128,6 +153,7 @@ class VirtualNetwork:
         self._seed = seed
         self._link = Link(checked[0] or 0.0, checked[1] or 0.0, checked[2] or 0.0, checked[3])
         self._kernel: Kernel | None = None
+        self._block: _Block | None = None
         self._exit: contextlib.ExitStack | None = None
 
     # The block --------------------------------------------------------------
@@ -135,7 +161,9 @@ class VirtualNetwork:
     async def __aenter__(self) -> VirtualNetwork:
         if self._kernel is not None:
             raise RuntimeError("a VirtualNetwork can be entered once")
-        kernel = self._kernel = Kernel(self._seed, self._link, trio.current_time)
+        # The clock's own method, not trio.current_time: tasks' threads read it too.
+        now = trio.lowlevel.current_clock().current_time
+        kernel = self._kernel = Kernel(self._seed, self._link, now)
         localhost = Host("localhost", _LOCALHOST, _LOCALHOST_OUTGOING)
         kernel.hosts["localhost"] = localhost
         kernel.by_address[_LOCALHOST_OUTGOING] = localhost
@@ -147,15 +175,21 @@ class VirtualNetwork:
         stack = contextlib.ExitStack()
         self._exit = stack
         try:
-            previous = trio.socket.set_custom_hostname_resolver(_Resolver(kernel))
-            stack.callback(trio.socket.set_custom_hostname_resolver, previous)
-            token = _seam.use(_Binding(kernel, localhost))
+            block = self._block = _Block(kernel)
+            stack.enter_context(block.setup_run())
+            token = _seam.use(_Binding(kernel, localhost, block))
             stack.callback(_seam.reset, token)
             # A system task, not a nursery around the user's block: the
             # block's exceptions must come out bare (SPEC §8.2).
             scope = trio.CancelScope()
             stack.callback(scope.cancel)
             trio.lowlevel.spawn_system_task(self._timers, kernel, scope, name="trionet vnet timers")
+            if block.keeper is not None:
+                keeping = trio.CancelScope()
+                stack.callback(keeping.cancel)
+                trio.lowlevel.spawn_system_task(
+                    self._keep_time, block.keeper, keeping, name="trionet vnet time keeper"
+                )
         except BaseException:
             stack.close()
             raise
@@ -176,12 +210,27 @@ class VirtualNetwork:
         return None
 
     @staticmethod
+    async def _keep_time(keeper: TimeKeeper, scope: trio.CancelScope) -> None:
+        with scope:
+            await keeper.run()
+
+    @staticmethod
     async def _timers(kernel: Kernel, scope: trio.CancelScope) -> None:
         """Fire the kernel's timers as they fall due, on trio's clock, until ``scope`` ends."""
         wake = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+        thread = threading.get_ident()
+
+        def set_wake() -> None:
+            wake.set()
 
         def poke() -> None:
-            wake.set()
+            # A task's thread adds a timer: the block's run must hear of it.
+            if threading.get_ident() == thread:
+                wake.set()
+            else:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(set_wake)
 
         kernel.poke = poke
         with scope:
@@ -241,7 +290,8 @@ class VirtualNetwork:
     def host(self, name: str | Host) -> Iterator[Host]:
         """Run the code in the block (and tasks it starts) as host ``name``."""
         found = self._host(name)
-        token = _seam.use(_Binding(self._require(), found))
+        assert self._block is not None
+        token = _seam.use(_Binding(self._require(), found, self._block))
         try:
             yield found
         finally:
@@ -300,18 +350,20 @@ class VirtualNetwork:
         """Reset every TCP connection between two hosts now (``ECONNRESET`` on both sides)."""
         kernel = self._require()
         first, second = self._host(a), self._host(b)
-        kernel.record("reset", first.name, second.name, 0)
-        for sock in list(first.sockets) + list(second.sockets):
-            if isinstance(sock, VStream) and sock.peer is not None:
-                hosts = {sock.host.name, sock.peer.host.name}
-                if hosts == {first.name, second.name}:
-                    sock.fail(errno.ECONNRESET)
+        with kernel.lock:  # tasks' threads may be calling into the kernel
+            kernel.record("reset", first.name, second.name, 0)
+            for sock in list(first.sockets) + list(second.sockets):
+                if isinstance(sock, VStream) and sock.peer is not None:
+                    hosts = {sock.host.name, sock.peer.host.name}
+                    if hosts == {first.name, second.name}:
+                        sock.fail(errno.ECONNRESET)
 
     def crash(self, name: str | Host) -> None:
         """The host dies: its connections reset, its sockets are dead until closed."""
         host = self._host(name)
-        self._require().record("crash", host.name, host.name, 0)
-        host.crash()
+        with self._require().lock:
+            self._require().record("crash", host.name, host.name, 0)
+            host.crash()
 
     def restart(self, name: str | Host) -> None:
         """Bring a crashed host back, with nothing bound."""
