@@ -19,14 +19,13 @@ from types import TracebackType
 from typing import Any, final
 
 import trio
-import trio.testing
 
 from . import _seam
 from ._vnet_hosts import Host
 from ._vnet_kernel import Kernel, TraceEntry
 from ._vnet_links import Link, check_link
 from ._vnet_socket import VSocket
-from ._vnet_tasks import TaskRunner, TimeKeeper
+from ._vnet_tasks import TaskRunner, TimeKeeper, mock_clock
 from ._vnet_tcp import VStream
 from ._vnet_udp import VDatagram
 
@@ -64,8 +63,8 @@ class _Block:
         self.kernel = kernel
         self.clock = trio.lowlevel.current_clock()
         self.keeper: TimeKeeper | None = None
-        clock = self.clock
-        if isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold < math.inf:
+        clock = mock_clock(self.clock)
+        if clock is not None and clock.autojump_threshold < math.inf:
             self.keeper = TimeKeeper(clock)
 
     def setup_run(self) -> contextlib.ExitStack:

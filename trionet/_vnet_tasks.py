@@ -35,17 +35,38 @@ hears of the leave, and the keeper's next question comes after it.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
-import trio.testing
 
-__all__ = ["SharedClock", "TaskRunner", "TimeKeeper"]
+if TYPE_CHECKING:
+    from trio.testing import MockClock
+
+__all__ = ["SharedClock", "TaskRunner", "TimeKeeper", "mock_clock"]
 
 _MANUAL_POLL = 0.01  # real seconds: how soon a task's run sees a manual MockClock jump
+
+
+def mock_clock(clock: trio.abc.Clock) -> MockClock | None:
+    """``clock`` if it is a ``MockClock``, else ``None``.
+
+    Without importing ``trio.testing`` (it imports pytest, which
+    ``trionet.testing`` must not): a MockClock exists only once it is imported.
+    """
+    testing = sys.modules.get("trio.testing")
+    if testing is not None and isinstance(clock, testing.MockClock):
+        return cast("MockClock", clock)
+    return None
+
+
+async def _all_blocked(cushion: float = 0.0) -> None:
+    from trio.testing import wait_all_tasks_blocked  # imported already: a MockClock runs
+
+    await wait_all_tasks_blocked(cushion)
 
 
 class SharedClock(trio.abc.Clock):
@@ -114,7 +135,7 @@ class _Run:
                 self.wake = trio.Event()
                 await self.wake.wait()
             round = self.asked
-            await trio.testing.wait_all_tasks_blocked()
+            await _all_blocked()
             if self.asked != round:
                 continue  # asked again meanwhile: answer the newer round
             left = trio.lowlevel.current_statistics().seconds_to_next_deadline
@@ -127,7 +148,7 @@ class _Run:
 class TimeKeeper:
     """Jumps the block's ``MockClock`` when every run is idle (see the module's docstring)."""
 
-    def __init__(self, clock: trio.testing.MockClock) -> None:
+    def __init__(self, clock: MockClock) -> None:
         self.clock = clock
         self.threshold = clock.autojump_threshold
         self.token = trio.lowlevel.current_trio_token()
@@ -224,7 +245,7 @@ class TimeKeeper:
                 self.clock.autojump_threshold = self.threshold
                 await self._wait_news()
                 continue
-            await trio.testing.wait_all_tasks_blocked(cushion)
+            await _all_blocked(cushion)
             generation = self.generation
             self._busy = False
             if await self._ask_all(generation) is None:
@@ -232,7 +253,7 @@ class TimeKeeper:
             answers = await self._ask_all(generation)
             if answers is None:
                 continue
-            await trio.testing.wait_all_tasks_blocked(cushion)
+            await _all_blocked(cushion)
             if self._busy or self.generation != generation or any(busy for busy, _ in answers):
                 continue
             left = trio.lowlevel.current_statistics().seconds_to_next_deadline
@@ -276,7 +297,7 @@ class TaskRunner:
 
     def run(self, async_fn: Callable[..., Any], *args: Any) -> Any:
         """``trio.run(async_fn, *args)`` on the block's network and clock."""
-        manual = isinstance(self._clock, trio.testing.MockClock) and self._keeper is None
+        manual = mock_clock(self._clock) is not None and self._keeper is None
         clock = SharedClock(self._clock, _MANUAL_POLL if manual else math.inf)
         instruments = [] if self._run is None else [self._run.instrument]
         return trio.run(self._main, async_fn, args, clock=clock, instruments=instruments)
