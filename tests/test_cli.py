@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -268,6 +269,36 @@ def test_connect_errors_name_the_address_and_the_path(tmp_path: Path) -> None:
     absent = _connect("--unix", missing, stdin="")
     assert absent.returncode == 1
     assert repr(missing) in absent.stderr
+
+
+def test_connect_in_plain_text_to_a_python_tls_server_says_to_use_tls() -> None:
+    # Python's TLS server answers plain text with no alert: its handshake
+    # fails, and it closes with the rest of our line unread, so the kernel
+    # resets the connection. Both sides say what happened.
+    leaf = trustme.CA().issue_cert("127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(context)
+    failures: list[ssl.SSLError] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve_tls() -> None:
+            conn, _ = listener.accept()
+            try:
+                context.wrap_socket(conn, server_side=True).close()
+            except ssl.SSLError as exc:
+                failures.append(exc)
+            finally:
+                conn.close()
+
+        peer = threading.Thread(target=serve_tls)
+        peer.start()
+        try:
+            done = _connect("127.0.0.1", str(listener.getsockname()[1]), stdin="hello\n")
+        finally:
+            peer.join(30)
+    assert len(failures) == 1  # the server's side: its handshake failed
+    assert done.returncode == 1
+    assert "if it speaks TLS, connect with --tls" in done.stderr
 
 
 def test_connect_in_plain_text_to_a_server_answering_tls_says_so() -> None:

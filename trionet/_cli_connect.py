@@ -37,17 +37,29 @@ async def connect(
         connecting = net.connect(path=unix, **options)
     else:
         connecting = net.connect(port, host or "localhost", **options)
-    async with connecting as sock, open_nursery() as nursery:
-        nursery.start_soon(_stdin_to, sock)
-        first = True
-        async for chunk in sock:
-            if first and tls is None and _looks_like_tls(chunk):
-                raise ConnectionAbortedError(
-                    errno.ECONNABORTED, "the server speaks TLS: connect with --tls"
-                )
-            first = False
-            await trio.to_thread.run_sync(_write_stdout, chunk)
-        nursery.cancel_scope.cancel()
+    first = True
+    try:
+        async with connecting as sock, open_nursery() as nursery:
+            nursery.start_soon(_stdin_to, sock)
+            async for chunk in sock:
+                if first and tls is None and _looks_like_tls(chunk):
+                    raise ConnectionAbortedError(
+                        errno.ECONNABORTED, "the server speaks TLS: connect with --tls"
+                    )
+                first = False
+                await trio.to_thread.run_sync(_write_stdout, chunk)
+            nursery.cancel_scope.cancel()
+    except (trio.BrokenResourceError, ConnectionResetError) as exc:
+        reset = exc if isinstance(exc, ConnectionResetError) else exc.__cause__
+        if not (first and tls is None and isinstance(reset, ConnectionResetError)):
+            raise
+        # Python's TLS server (OpenSSL) sends no alert for plain text: it
+        # drops the connection, and the kernel resets it over our unread line.
+        raise ConnectionResetError(
+            errno.ECONNRESET,
+            "the server reset the connection before it answered;"
+            " if it speaks TLS, connect with --tls",
+        ) from exc
 
 
 def _looks_like_tls(chunk: bytes | bytearray) -> bool:
