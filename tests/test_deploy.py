@@ -7,6 +7,7 @@ and ``LISTEN_FDS`` / ``LISTEN_PID`` / ``LISTEN_FDNAMES`` set.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -330,24 +332,54 @@ def _stop(process: Any, name: str) -> None:
     assert (process.returncode, out) == (0, f"{name} drained\n")
 
 
-def _reap(*processes: Any) -> None:
-    for process in processes:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.communicate(timeout=20)
+@contextlib.contextmanager
+def _old_copy_serving(
+    port: int, activated: stdsocket.socket | None = None
+) -> Iterator[tuple[Any, stdsocket.socket, _Clients, list[Any]]]:
+    """The old copy serving a held connection and a client connecting in a loop.
 
-
-def test_a_reuse_port_restart_drains_the_old_copy_and_refuses_nobody() -> None:
-    old = _start_copy("old", 0)
-    port = old.port
-    held = stdsocket.create_connection(("127.0.0.1", port), timeout=20)
-    clients = _Clients(port)
-    new = None
+    Yields the old copy (listening on ``old.port``: ``port``, or the kernel's
+    choice for 0), the held connection, the clients and a list to put the
+    new copy in; at the end no client may have met an error, and the new
+    copy must stop cleanly.
+    """
+    old = _start_copy("old", port, activated)
+    held = stdsocket.create_connection(("127.0.0.1", old.port), timeout=20)
+    clients = _Clients(old.port)
+    copies = [old]
     try:
         assert _ask(held, b"1") == b"old 1"
         clients.start()
         clients.wait_for("old", 5)
+        yield old, held, clients, copies
+        clients.stop()
+        assert clients.errors == []
+        for new in copies[1:]:
+            _stop(new, "new")
+    finally:
+        if clients.ident is not None:
+            clients.stop()
+        held.close()
+        for process in copies:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=20)
+
+
+def _drained(old: Any, held: stdsocket.socket) -> None:
+    """The old copy no longer accepts, still serves what it holds, and exits once that closes."""
+    assert _ask(held, b"2") == b"old 2"
+    assert old.poll() is None
+    held.close()
+    out, _ = old.communicate(timeout=30)
+    assert (old.returncode, out) == (0, "old drained\n")
+
+
+def test_a_reuse_port_restart_drains_the_old_copy_and_refuses_nobody() -> None:
+    with _old_copy_serving(0) as (old, held, clients, copies):
+        port = old.port
         new = _start_copy("new", port)  # both listen: the kernel spreads connections
+        copies.append(new)
         clients.wait_for("new", 5)
         # Linux resets what waits in a reuse_port listener's accept queue when
         # it closes (unless net.ipv4.tcp_migrate_req=1): no client is
@@ -359,20 +391,8 @@ def test_a_reuse_port_restart_drains_the_old_copy_and_refuses_nobody() -> None:
                     break
                 time.sleep(0.01)
             assert _listeners(port) == 1
-        # The old copy accepts no more, but still serves what it holds.
         clients.wait_for("new", clients.served_by("new") + 20)
-        assert _ask(held, b"2") == b"old 2"
-        assert old.poll() is None
-        held.close()
-        out, _ = old.communicate(timeout=30)
-        assert (old.returncode, out) == (0, "old drained\n")
-        clients.stop()
-        assert clients.errors == []
-        _stop(new, "new")
-    finally:
-        clients.stop()
-        held.close()
-        _reap(old, new)
+        _drained(old, held)
 
 
 def test_a_socket_activated_restart_keeps_every_connection() -> None:
@@ -383,26 +403,10 @@ def test_a_socket_activated_restart_keeps_every_connection() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         port = listener.getsockname()[1]
-        old = _start_copy("old", port, activated=listener)
-        held = stdsocket.create_connection(("127.0.0.1", port), timeout=20)
-        clients = _Clients(port)
-        new = None
-        try:
-            assert _ask(held, b"1") == b"old 1"
-            clients.start()
-            clients.wait_for("old", 5)
+        with _old_copy_serving(port, listener) as (old, held, clients, copies):
             old.send_signal(signal.SIGTERM)  # systemctl restart: stop, then start
-            assert _ask(held, b"2") == b"old 2"
-            held.close()
-            out, _ = old.communicate(timeout=30)
-            assert (old.returncode, out) == (0, "old drained\n")
+            _drained(old, held)
             new = _start_copy("new", port, activated=listener)
+            copies.append(new)
             clients.wait_for("new", 20)
-            clients.stop()
-            assert clients.errors == []
-            assert all(reply.startswith((b"old ", b"new ")) for reply in clients.replies)
-            _stop(new, "new")
-        finally:
-            clients.stop()
-            held.close()
-            _reap(old, new)
+        assert all(reply.startswith((b"old ", b"new ")) for reply in clients.replies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import ssl
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -43,12 +45,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def test_connections_go_round_robin_to_each_worker() -> None:
+@contextlib.asynccontextmanager
+async def _two_workers() -> AsyncIterator[tuple[net.Server, int]]:
+    """A listening master whose two workers tell each client ``subN pid``."""
     async with net.create_server(
         _master, subs=2, processes=True, sub_main="_subs_main:attach_pid"
     ) as server:
         await server.listen(0, "127.0.0.1")
-        port = server.address_info().port
+        yield server, server.address_info().port
+
+
+async def test_connections_go_round_robin_to_each_worker() -> None:
+    async with _two_workers() as (server, port):
         held = [await _ask(port) for _ in range(6)]
         names = [line.split()[0] for _, line in held]
         pids = {line.split()[0]: int(line.split()[1]) for _, line in held}
@@ -71,14 +79,11 @@ async def test_a_failing_sub_main_comes_out_of_the_master_bare() -> None:
             pass
 
 
-async def _kill_a_worker() -> None:
-    async with net.create_server(
-        _master, subs=2, processes=True, sub_main="_subs_main:attach_pid"
-    ) as server:
-        await server.listen(0, "127.0.0.1")
-        port = server.address_info().port
+async def _kill_a_worker(pids: list[int]) -> None:
+    async with _two_workers() as (_server, port):
         held = [await _ask(port) for _ in range(2)]
-        os.kill(int(held[1][1].split()[1]), signal.SIGKILL)
+        pids.extend(int(line.split()[1]) for _, line in held)
+        os.kill(pids[1], signal.SIGKILL)
         try:
             await trio.sleep_forever()
         finally:
@@ -87,8 +92,10 @@ async def _kill_a_worker() -> None:
 
 
 async def test_a_worker_killed_takes_the_master_down_with_a_clear_error() -> None:
+    pids: list[int] = []
     with pytest.raises(net.WorkerDiedError, match=r"worker sub2 \(pid \d+\).*killed by signal 9"):
-        await _kill_a_worker()
+        await _kill_a_worker(pids)
+    assert not any(_alive(pid) for pid in pids)  # sub1 was stopped and reaped too
 
 
 MASTER = textwrap.dedent(
