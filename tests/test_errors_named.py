@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket as stdsocket
 import subprocess
 import sys
@@ -132,3 +133,26 @@ def test_the_cli_prints_the_address_in_use() -> None:
     assert done.stderr.strip() == (
         f"trionet serve: [Errno 98] Address already in use: '127.0.0.1:{port}'"
     )
+
+
+def test_an_unknown_multicast_interface_is_enodev_naming_it() -> None:
+    """Found by tests/test_fuzz.py: the stdlib's lookup raised an OSError with no errno."""
+    fd = s.socket(s.AF_INET, s.SOCK_DGRAM)
+    try:
+        with pytest.raises(OSError, match="nosuchif0") as caught:
+            s.set_multicast_interface(fd, "nosuchif0")
+        assert caught.value.errno == errno.ENODEV
+        assert caught.value.filename == "nosuchif0"
+    finally:
+        s.close(fd)
+
+
+async def test_a_host_that_does_not_resolve_is_named() -> None:
+    """Found by tests/test_fuzz.py: ``listen`` and ``connect`` said which name failed nowhere."""
+    async with net.create_server() as server:
+        with pytest.raises(stdsocket.gaierror, match="'no such host'") as caught:
+            await server.listen(0, "no such host")
+    assert caught.value.filename == "no such host"
+    with pytest.raises(stdsocket.gaierror, match="'no such host'"):
+        async with net.connect(1, "no such host"):
+            pass

@@ -9,7 +9,9 @@ serves IPv4 and IPv6, any-source and source-specific.
 from __future__ import annotations
 
 import ctypes
+import errno
 import ipaddress
+import os
 import socket as _stdsocket
 import struct
 
@@ -79,7 +81,13 @@ def _ip_arg(value: object, name: str) -> Ip:
 def _ifindex(interface: object, name: str = "interface") -> int:
     if interface is None:
         return 0
-    return _stdsocket.if_nametoindex(check_ifname(interface, name))
+    ifname = check_ifname(interface, name)
+    try:
+        return _stdsocket.if_nametoindex(ifname)
+    except OSError:
+        # The stdlib's OSError has no errno; the kernel's answer for an
+        # unknown name is ENODEV, as bind_to_device gets (rule 34: named).
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), ifname) from None
 
 
 def _family_entry(fd: int, ip: Ip, what: str) -> Entry:
@@ -156,6 +164,9 @@ def set_multicast_interface(fd: int, ifname: str | None) -> None:
     """Send multicast through the interface ``ifname`` (``None``: the system's choice).
 
     JSRE equivalent: ``socket.setMulticastInterface(sockFd, multicastInterface)``.
+
+    Raises:
+        OSError: no interface of that name (``ENODEV``, the name as ``filename``).
     """
     if ifname is not None:
         check_ifname(ifname)

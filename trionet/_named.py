@@ -9,9 +9,12 @@ in the ``filename`` attribute, which ``str()`` shows, so
 from __future__ import annotations
 
 import os
+import socket as _stdsocket
 from typing import Any
 
-__all__ = ["address_text", "named"]
+import trio
+
+__all__ = ["address_text", "getaddrinfo", "named"]
 
 
 def address_text(address: Any) -> str:
@@ -27,3 +30,15 @@ def named(exc: OSError, address: Any) -> OSError:
     if exc.filename is not None or exc.errno is None:
         return exc
     return OSError(exc.errno, exc.strerror, address_text(address))
+
+
+async def getaddrinfo(host: str, port: int | None, family: int = 0, type: int = 0) -> Any:
+    """trio's ``getaddrinfo``; a failed lookup names its host, as Node's ``ENOTFOUND`` does.
+
+    Raises:
+        socket.gaierror: the lookup failed, ``host`` as its ``filename``.
+    """
+    try:
+        return await trio.socket.getaddrinfo(host, port, family, type)
+    except _stdsocket.gaierror as exc:
+        raise _stdsocket.gaierror(exc.errno, exc.strerror, host) from None

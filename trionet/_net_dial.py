@@ -29,6 +29,7 @@ from ._args import check_unix_path
 from ._checks import check_port, check_seconds
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._groups import open_nursery
+from ._named import getaddrinfo
 from ._net_tls import TlsSetup, client_setup
 from ._timeout import timeout_scope
 from ._types import Lookup, OnRead
@@ -197,7 +198,7 @@ async def _resolve(options: ConnectOptions, report_lookup: LookupReport) -> list
 async def _lookup(options: ConnectOptions, family: int) -> list[str]:
     host = options.host
     if options.lookup is None:
-        infos = await trio.socket.getaddrinfo(host, options.port, family, SOCK_STREAM)
+        infos = await getaddrinfo(host, options.port, family, SOCK_STREAM)
         ordered = _interleave(infos)
         return list(dict.fromkeys(str(info[4][0]) for info in ordered))
     result = options.lookup(host, {0: 0, AF_INET: 4, AF_INET6: 6}[family])

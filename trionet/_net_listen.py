@@ -18,6 +18,7 @@ from . import _fd_options as fdo
 from ._addr import SockAddr, ip_domain
 from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._fdtable import kind
+from ._named import getaddrinfo
 from ._net_core import LOGGER
 from ._net_events import DropInfo
 
@@ -68,7 +69,7 @@ async def local_address(host: str | None, port: int) -> tuple[int, str]:
     family = ip_domain(host)
     if family is not None:
         return family, host
-    infos = await trio.socket.getaddrinfo(host, port, type=SOCK_STREAM)
+    infos = await getaddrinfo(host, port, type=SOCK_STREAM)
     if not infos:
         raise OSError(errno.EADDRNOTAVAIL, f"no address for {host!r}")
     return int(infos[0][0]), str(infos[0][4][0])

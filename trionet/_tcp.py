@@ -15,6 +15,7 @@ from ._checks import check_bool
 from ._constants import SOCK_STREAM
 from ._drive import perform
 from ._groups import open_nursery
+from ._named import getaddrinfo
 from ._net_tls import TlsSetup
 from ._net_transport import FdTransport
 from ._peer import ends_connection
@@ -83,7 +84,7 @@ class Tcp(TcpBase):
         with timeout_scope(dial.timeout, "create_client"):
             infos = None
             if dial.lookup is not None:
-                infos = await trio.socket.getaddrinfo(*dial.lookup, type=SOCK_STREAM)
+                infos = await getaddrinfo(*dial.lookup, type=SOCK_STREAM)
             for target in dial.targets(infos):
                 with dial.attempt(target) as attempt:
                     await perform(attempt.call)
