@@ -379,7 +379,7 @@ class TestMulticast:
         with pytest.raises(ValueError, match="ttl"):
             udp.set_multicast_ttl(256)
         udp.set_multicast_interface(None)
-        with pytest.raises(OSError, match="no interface"):
+        with pytest.raises(OSError, match="No such device"):
             udp.set_multicast_interface("nosuchif0")
 
     def test_joining_twice_is_address_in_use(self, owned: Owned) -> None:
