@@ -10,8 +10,9 @@
 # --durations=25` (the README's command, with the slowest tests listed).
 # SUITE_WRAP, if set, prefixes each run: on a shared machine,
 # SUITE_WRAP="flock -s /work/cpu.lock". Each run's log stays in the printed
-# directory; the summary lists each run's result line and wall time. Exits
-# non-zero if any run failed.
+# directory; the summary lists each run's wall time (waiting for SUITE_WRAP's
+# lock included) and its result line (pytest's own time). Exits non-zero if
+# any run failed.
 set -euo pipefail
 repo=$(cd "${1:-$(dirname "$0")/..}" && git rev-parse --show-toplevel)
 runs=${2:-5}
