@@ -129,14 +129,47 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 _real_sockets: list[tuple[object, ...]] | None = None
 
 
+# The real sockets the tests watching with ``real_sockets`` opened.
+_watched: list[list[tuple[object, ...]]] = []
+
+
+def _opened_by_trio_itself() -> bool:
+    """Whether the socket being made is a trio run's own wake-up socketpair.
+
+    A ``trionet.task``'s ``trio.run`` makes one, inside the block too.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("_wakeup_socketpair.py"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 def _audit(event: str, args: tuple[object, ...]) -> None:
     # Family -1 means a fileno was given: an existing fd is wrapped (trionet
     # probing a number it does not know), nothing is opened.
-    if event == "socket.__new__" and _real_sockets is not None and args[1] != -1:
-        _real_sockets.append(args)
+    if event != "socket.__new__" or args[1] == -1:
+        return
+    if (_real_sockets is not None or _watched) and not _opened_by_trio_itself():
+        if _real_sockets is not None:
+            _real_sockets.append(args)
+        for opened in _watched:
+            opened.append(args[1:])
 
 
 sys.addaudithook(_audit)  # hooks cannot be removed; it records only inside a vnet run
+
+
+@pytest.fixture
+def real_sockets() -> Iterator[list[tuple[object, ...]]]:
+    """The real sockets opened while the test runs (``socket.__new__``), bar trio's wake-ups."""
+    opened: list[tuple[object, ...]] = []
+    _watched.append(opened)
+    try:
+        yield opened
+    finally:
+        _watched.remove(opened)
 
 
 def _run_in_vnet(async_fn: Callable[[], Awaitable[object]], **run_options: Any) -> object:

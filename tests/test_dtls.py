@@ -23,6 +23,8 @@ from OpenSSL import SSL
 import trionet
 from trionet import SockAddr, dtls
 
+OVER_VNET = True
+
 Handler = Callable[[dtls.DtlsChannel, SockAddr], Awaitable[object]]
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dtls_echo.py"
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import trio
@@ -115,33 +113,6 @@ async def test_an_fd_handed_to_a_task_stays_virtual(autojump_clock: MockClock) -
                 assert await client.recv(timeout=1.0) == b"handed over"
                 await worker.join()
                 assert await client.recv(timeout=1.0) == b""
-
-
-def _opened_by_trio_itself() -> bool:
-    """Whether the socket being made is a trio run's own wake-up socketpair."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.endswith("_wakeup_socketpair.py"):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
-
-
-@pytest.fixture
-def real_sockets() -> Iterator[list[object]]:
-    """The real sockets opened while the test runs, trio's own wake-up pairs left out."""
-    opened: list[object] = []
-    watching = [True]
-
-    def hook(event: str, args: tuple[object, ...]) -> None:
-        if event == "socket.__new__" and watching[0] and not _opened_by_trio_itself():
-            opened.append(args[1:])
-
-    sys.addaudithook(hook)  # hooks cannot be removed: this one stops watching
-    try:
-        yield opened
-    finally:
-        watching[0] = False
 
 
 async def test_no_real_socket_is_opened_in_a_task_inside_the_block(

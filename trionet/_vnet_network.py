@@ -27,6 +27,7 @@ from ._vnet_links import Link, check_link
 from ._vnet_socket import VSocket
 from ._vnet_tasks import TaskRunner, TimeKeeper, mock_clock
 from ._vnet_tcp import VStream
+from ._vnet_trio import Factory
 from ._vnet_udp import VDatagram
 
 __all__ = ["VirtualNetwork"]
@@ -68,10 +69,15 @@ class _Block:
             self.keeper = TimeKeeper(clock)
 
     def setup_run(self) -> contextlib.ExitStack:
-        """Make the calling run resolve names on the virtual network; undone on close."""
+        """Make the calling run resolve names, and DTLS open sockets, on the virtual network.
+
+        Both are trio's run-local hooks; closing the stack restores them.
+        """
         stack = contextlib.ExitStack()
         previous = trio.socket.set_custom_hostname_resolver(_Resolver(self.kernel))
         stack.callback(trio.socket.set_custom_hostname_resolver, previous)
+        factory = trio.socket.set_custom_socket_factory(Factory())
+        stack.callback(trio.socket.set_custom_socket_factory, factory)
         return stack
 
 
