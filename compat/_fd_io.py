@@ -1,17 +1,17 @@
 """The blocking calls of the fd level, synchronous.
 
-Each prepares the same ``trionet._calls.Call`` as its async twin in
-``trionet.socket`` and runs it with ``._wait.block``, which waits in
+Each prepares the same ``trionet._core._prepare.Call`` as its async twin in
+``trionet.socket`` and runs it with ``._drive_sync.block``, which waits in
 the calling thread. Arguments, errors and results are the async API's.
 """
 
 from __future__ import annotations
 
-from trionet import _calls
-from trionet._addr import SockAddr
+from trionet._core import _prepare
+from trionet._core._addr import SockAddr
 from trionet._types import FdAddress, SendData, WritableBuffer
 
-from ._wait import block
+from ._drive_sync import block
 
 __all__ = [
     "accept",
@@ -34,7 +34,7 @@ def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | st
         Timeout: no connection came within ``timeout`` seconds.
         trio.ClosedResourceError: ``fd`` was closed, before or while waiting.
     """
-    return _calls.accepted(block(_calls.accept(fd, timeout)))
+    return _prepare.accepted(block(_prepare.accept(fd, timeout)))
 
 
 def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> None:
@@ -45,7 +45,7 @@ def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> None:
     Raises:
         Timeout: the connection was not made within ``timeout`` seconds.
     """
-    block(_calls.connect(fd, addr, timeout))
+    block(_prepare.connect(fd, addr, timeout))
 
 
 def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
@@ -53,7 +53,7 @@ def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
 
     JSRE equivalent: ``socket.send(sockFd, data, timeout)``.
     """
-    return block(_calls.send(fd, data, timeout))
+    return block(_prepare.send(fd, data, timeout))
 
 
 def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | None = None) -> int:
@@ -61,7 +61,7 @@ def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | None = 
 
     JSRE equivalent: ``socket.sendto(sockFd, remoteAddr, data, timeout)``.
     """
-    return block(_calls.sendto(fd, addr, data, timeout))
+    return block(_prepare.sendto(fd, addr, data, timeout))
 
 
 def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
@@ -69,7 +69,7 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
 
     JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
     """
-    return block(_calls.recv(fd, max_bytes, timeout))
+    return block(_prepare.recv(fd, max_bytes, timeout))
 
 
 def recv_into(
@@ -84,7 +84,7 @@ def recv_into(
 
     JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
     """
-    return block(_calls.recv_into(fd, buffer, offset, length, timeout))
+    return block(_prepare.recv_into(fd, buffer, offset, length, timeout))
 
 
 def recvfrom(
@@ -94,9 +94,9 @@ def recvfrom(
 
     JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, ...)``.
     """
-    call = _calls.recvfrom(fd, max_bytes, timeout)
+    call = _prepare.recvfrom(fd, max_bytes, timeout)
     data, raw = block(call)
-    return data, _calls.source_address(call.entry, raw)
+    return data, _prepare.source_address(call.entry, raw)
 
 
 def recvfrom_into(
@@ -111,6 +111,6 @@ def recvfrom_into(
 
     JSRE equivalent: ``socket.recvfrom(sockFd, remoteAddr, buffer, offset, length, timeout)``.
     """
-    call = _calls.recvfrom_into(fd, buffer, offset, length, timeout)
+    call = _prepare.recvfrom_into(fd, buffer, offset, length, timeout)
     count, raw = block(call)
-    return count, _calls.source_address(call.entry, raw)
+    return count, _prepare.source_address(call.entry, raw)

@@ -37,8 +37,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
-from trionet._checks import check_fd, check_int
-from trionet._timeout import check_timeout
+from trionet._core._checks import check_fd, check_int
+from trionet._core._timeout import check_timeout
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVarTuple, Unpack

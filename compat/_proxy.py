@@ -1,17 +1,17 @@
 """Reading a PROXY header in the calling thread: ``trionet._proxy_read`` for sync code.
 
 The same parser, the same rule of never reading past the header, and the
-same errors; only the wait differs (``._wait.block``, one deadline for the
+same errors; only the wait differs (``._drive_sync.block``, one deadline for the
 whole header).
 """
 
 from __future__ import annotations
 
-from trionet import _calls
+from trionet._core import _prepare
 from trionet._proxy_header import ProxyHeader, needed, parse
 from trionet._proxy_read import PROXY_TIMEOUT, expect, header_errors
 
-from ._wait import Deadline, block
+from ._drive_sync import Deadline, block
 
 __all__ = ["read_proxy_header"]
 
@@ -26,5 +26,5 @@ def read_proxy_header(fd: int, timeout: float = PROXY_TIMEOUT) -> ProxyHeader:
     data = b""
     with header_errors():
         while (header := parse(data)) is None:
-            data += expect(block(_calls.recv(fd, needed(data), None), deadline), data)
+            data += expect(block(_prepare.recv(fd, needed(data), None), deadline), data)
     return header

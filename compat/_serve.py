@@ -24,11 +24,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from trionet import _calls
-from trionet._addr import SockAddr
+from trionet._core import _prepare
+from trionet._core._addr import SockAddr
 from trionet._tcp_base import TcpBase, accept_retry_delay
 
-from ._wait import block, wake_fd
+from ._drive_sync import block, wake_fd
 
 __all__ = ["serve"]
 
@@ -64,10 +64,10 @@ class _Serving:
 
     def _accept(self) -> tuple[TcpBase, SockAddr]:
         while True:
-            call = _calls.accept(self._listener._live(), None)
+            call = _prepare.accept(self._listener._live(), None)
             call.attempt = partial(self._attempt, call.attempt)
             try:
-                fd, remote = _calls.accepted(block(call))
+                fd, remote = _prepare.accepted(block(call))
             except OSError as exc:
                 delay = None if exc is self._failure else accept_retry_delay(exc)
                 if delay is None:

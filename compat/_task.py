@@ -20,10 +20,10 @@ from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast, final, overload
 
+from trionet._core._timeout import check_timeout
 from trionet._taskcore import Core, Handle, M, T, check_open_args, deliver, lookup, own, spawn
-from trionet._timeout import check_timeout
 
-from ._wait import Deadline
+from ._drive_sync import Deadline
 
 __all__ = ["Task", "current", "open_task", "recv", "send"]
 

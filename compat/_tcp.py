@@ -2,8 +2,8 @@
 
 The constructors and options are ``trionet._tcp_base.TcpBase``'s, the
 same code as the async ``trionet.tcp.Tcp``; this class adds the blocking
-calls, each the async call's ``trionet._calls.Call`` run by
-``._wait.block``, and JSRE's callback mode on ``._iosched``:
+calls, each the async call's ``trionet._core._prepare.Call`` run by
+``._drive_sync.block``, and JSRE's callback mode on ``._iosched``:
 
 - ``create_client(addr, callback=fn)`` returns at once with the ``Tcp``
   being connected; inside ``iosched.poll()`` it calls ``fn(tcp, remote)``
@@ -25,25 +25,25 @@ import time
 from collections.abc import Callable, Sequence
 from typing import final, overload
 
-from trionet import _calls
-from trionet._addr import SockAddr
-from trionet._args import outgoing, writable_view
-from trionet._checks import check_bool
-from trionet._constants import SOCK_STREAM
+from trionet._core import _prepare
+from trionet._core._addr import SockAddr
+from trionet._core._args import outgoing, writable_view
+from trionet._core._checks import check_bool
+from trionet._core._constants import SOCK_STREAM
+from trionet._core._timeout import Timeout, check_timeout
 from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
 from trionet._proxy_read import ProxyHeaderError, log_dropped
 from trionet._sockobj import ip_address
 from trionet._tcp_base import LOGGER, Attempt, Dial, SendAll, TcpBase
-from trionet._timeout import Timeout, check_timeout
 from trionet._types import Address, Buffer, SendData, TlsConfig, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
+from ._drive_sync import Deadline, block
 from ._proxy import read_proxy_header
 from ._serve import serve
 from ._sockobj import SyncSocketObject
 from ._tls import SyncTls
-from ._wait import Deadline, block
 
 __all__ = ["AcceptCallback", "ConnectCallback", "Handler", "Tcp"]
 
@@ -182,8 +182,8 @@ class Tcp(TcpBase, SyncSocketObject):
                 return Tcp(fd), remote
             deadline = Deadline(check_timeout(timeout))
             while True:
-                call = _calls.accept(self._live(), None)
-                fd, remote = _calls.accepted(block(call, deadline))
+                call = _prepare.accept(self._live(), None)
+                fd, remote = _prepare.accepted(block(call, deadline))
                 assert isinstance(remote, SockAddr)
                 connection = Tcp(fd)
                 if _secured(connection, setup, remote):
@@ -264,7 +264,7 @@ class Tcp(TcpBase, SyncSocketObject):
         with job:
             while (rest := job.rest()) is not None:
                 if secure is None:
-                    job.sent += block(_calls.send_checked(target, rest), deadline)
+                    job.sent += block(_prepare.send_checked(target, rest), deadline)
                 else:
                     job.sent += secure.send(rest, deadline)
 
@@ -280,7 +280,7 @@ class Tcp(TcpBase, SyncSocketObject):
         secure = self._secure
         if secure is None:
             return fdio.recv(self._live(), max_bytes, timeout=timeout)
-        size = _calls.check_recv_size(max_bytes)
+        size = _prepare.check_recv_size(max_bytes)
         self._live()
         return secure.recv(size, Deadline(check_timeout(timeout)))
 
@@ -449,9 +449,9 @@ class _Accepting:
         if self._listener.closed:
             self._stop()
             return False
-        call = _calls.accept(self._listener.sock_fd, None)
+        call = _prepare.accept(self._listener.sock_fd, None)
         try:
-            fd, remote = _calls.accepted(call.attempt(*call.args))
+            fd, remote = _prepare.accepted(call.attempt(*call.args))
         except BlockingIOError:
             return True  # another fd of the listener had it, or the peer gave up
         except OSError as exc:

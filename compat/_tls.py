@@ -2,7 +2,7 @@
 
 The async ``trionet._tls.TlsTransport`` drives OpenSSL from trio tasks;
 this class drives the same kind of ``SSLObject`` with the blocking calls of
-``._wait``: call the step, send what OpenSSL wrote, or (when it wants to
+``._drive_sync``: call the step, send what OpenSSL wrote, or (when it wants to
 read) receive once into its incoming BIO, and try again. Contexts,
 certificate checks and names come from the same ``trionet._net_tls``
 settings as ``net`` and the async ``Tcp``. One thread at a time may send
@@ -26,13 +26,13 @@ from typing import Any, TypeVar, final
 
 import trio
 
-from trionet import _calls
-from trionet._fdtable import Entry, entry
+from trionet._core import _prepare
+from trionet._core._fdtable import Entry, entry
+from trionet._core._timeout import Timeout
 from trionet._net_tls import TlsSetup
-from trionet._timeout import Timeout
 from trionet._types import Buffer
 
-from ._wait import Deadline, block
+from ._drive_sync import Deadline, block
 
 __all__ = ["SyncTls"]
 
@@ -123,13 +123,13 @@ class SyncTls:
         view = memoryview(data)
         try:
             while view:
-                view = view[block(_calls.send_checked(self._entry, view), deadline) :]
+                view = view[block(_prepare.send_checked(self._entry, view), deadline) :]
         except BaseException as exc:
             self._broken = exc  # OpenSSL counted those records as sent: the stream is lost
             raise
 
     def _feed(self, deadline: Deadline) -> None:
-        data = block(_calls.recv(self._entry.fd, _RECEIVE_SIZE, None), deadline)
+        data = block(_prepare.recv(self._entry.fd, _RECEIVE_SIZE, None), deadline)
         if data:
             self._incoming.write(data)
         else:
@@ -141,4 +141,4 @@ class SyncTls:
         alert = self._outgoing.read()
         if alert:
             with contextlib.suppress(OSError, Timeout, trio.ClosedResourceError):
-                block(_calls.send_checked(self._entry, alert), Deadline(0))
+                block(_prepare.send_checked(self._entry, alert), Deadline(0))

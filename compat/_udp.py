@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import final
 
-from trionet._addr import SockAddr
+from trionet._core._addr import SockAddr
 from trionet._sockobj import ip_address
 from trionet._types import Address, SendData, WritableBuffer
 from trionet._udp_base import UdpBase

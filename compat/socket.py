@@ -9,7 +9,7 @@ fds are the async API's: one can be used from both.
 
 from __future__ import annotations
 
-from trionet._constants import *  # noqa: F403 - every constant, as JSRE's module has them
+from trionet._core._constants import *  # noqa: F403 - every constant, as JSRE's module has them
 from trionet._fd_plain import *  # noqa: F403 - the calls that never block
 from trionet._public import publish as _publish
 

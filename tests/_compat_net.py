@@ -22,7 +22,7 @@ from _fds import IP_KINDS, Fds
 from trionet.compat import socket as c
 
 import trionet
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ import pytest
 from _ports import quiet_port, retry_on_addr_in_use
 
 from trionet import socket as s
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 from trionet._seam import SimulatedSocket
 from trionet._sockobj import SocketObject
 from trionet.testing import open_fds as open_fds

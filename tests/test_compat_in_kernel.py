@@ -39,8 +39,8 @@ from trionet.compat.tcp import Tcp
 
 import trionet
 from trionet import socket as s
-from trionet._fdtable import entry, left_closed
-from trionet._readiness import READ, WRITE
+from trionet._core._fdtable import entry, left_closed
+from trionet._core._readiness import READ, WRITE
 
 PROMPT = 1.0  # seconds from a close to the blocked call's end; it takes microseconds
 

@@ -38,7 +38,7 @@ from _compat_net import (
 )
 from _fds import IP_KINDS, Fds
 from trionet.compat import socket as c
-from trionet.compat._wait import wake_fd
+from trionet.compat._drive_sync import wake_fd
 
 import trionet
 

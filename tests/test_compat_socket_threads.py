@@ -37,12 +37,12 @@ from _compat_net import (
 )
 from _fds import Fds, is_open, open_fds
 from trionet.compat import socket as c
-from trionet.compat._wait import wake_fd
+from trionet.compat._drive_sync import wake_fd
 
 import trionet
-from trionet import _fdtable
 from trionet import socket as s
-from trionet._fdtable import entry
+from trionet._core import _fdtable
+from trionet._core._fdtable import entry
 from trionet.tcp import Tcp
 
 PROMPT = 1.0  # seconds from a close to the blocked call's end; it takes microseconds
@@ -413,7 +413,7 @@ EXIT_SCRIPT = """
 import threading
 import time
 
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 from trionet.compat import socket as c
 
 listener = c.socket(c.AF_INET, c.SOCK_STREAM)

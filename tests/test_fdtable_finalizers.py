@@ -1,7 +1,7 @@
 """Finalizers run by the garbage collector inside the fd table's locked code.
 
 gc runs finalizers inside whatever allocation triggers it, which may be one
-made while ``trionet._fdtable`` holds its (non-reentrant) lock: adopting a
+made while ``trionet._core._fdtable`` holds its (non-reentrant) lock: adopting a
 foreign fd wraps it in a new ``socket.socket`` there. A finalizer that then
 closes an fd through the table (a dropped socket object, a dead compat
 thread's wake-up fd) must not wait for that lock: it once hung the suite.
@@ -21,9 +21,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from trionet.compat import _wait
+from trionet.compat import _drive_sync
 
-from trionet import _fdtable
+from trionet._core import _fdtable
 from trionet.udp import Udp
 
 
@@ -50,9 +50,9 @@ def _dead_thread_wake_fd() -> int:
     fds: list[int] = []
 
     def run() -> None:
-        cycle: list[object] = [_wait._sleeper()]
+        cycle: list[object] = [_drive_sync._sleeper()]
         cycle.append(cycle)
-        fds.append(_wait.wake_fd())
+        fds.append(_drive_sync.wake_fd())
 
     thread = threading.Thread(target=run)
     thread.start()

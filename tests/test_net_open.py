@@ -13,7 +13,8 @@ from _ports import refusing_port
 from _tls_pair import client_tls, server_tls
 
 import trionet
-from trionet import _readiness, net
+from trionet import net
+from trionet._core import _readiness
 from trionet._tls_options import server_context
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.

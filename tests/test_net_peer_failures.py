@@ -25,7 +25,7 @@ import pytest
 import trio
 
 from trionet import net
-from trionet._groups import open_nursery
+from trionet._core._exception_groups import open_nursery
 from trionet.tcp import Tcp
 
 # Connections per churn test (about 0.5 s each). The README server died of

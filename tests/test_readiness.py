@@ -1,8 +1,8 @@
 """The readiness layer keeps every trio guarantee.
 
 trionet replaces trio's per-wait ``epoll_ctl`` with one edge-triggered epoll
-per run (:mod:`trionet._readiness`) and yields only every ``_BUDGET``
-successful operations (:mod:`trionet._drive`). These tests drive it through
+per run (:mod:`trionet._core._readiness`) and yields only every ``_BUDGET``
+successful operations (:mod:`trionet._core._drive_trio`). These tests drive it through
 ``trionet.socket`` over real loopback sockets and look inside the layer only
 to observe which fds it holds and which tasks wait in it.
 """
@@ -27,9 +27,9 @@ from _ports import retry_on_addr_in_use
 from trio.testing import wait_all_tasks_blocked
 
 import trionet
-from trionet import _readiness
 from trionet import socket as s
-from trionet._readiness import _BUDGET, READ, WRITE
+from trionet._core import _readiness
+from trionet._core._readiness import _BUDGET, READ, WRITE
 
 T = TypeVar("T")
 
@@ -1228,7 +1228,7 @@ class _Hook:
         if not self.take:
             return False
         state = _readiness.current_layer().state(self.fd)
-        self.taken.append((trionet._fdtable.entry(self.fd).sock.recv(1024), task))
+        self.taken.append((trionet._core._fdtable.entry(self.fd).sock.recv(1024), task))
         state.clear(READ)
         return True
 

@@ -12,7 +12,7 @@ from trio.testing import MockClock
 
 from trionet import net
 from trionet import socket as s
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 from trionet.testing import TraceEntry, VirtualNetwork
 from trionet.udp import Udp
 

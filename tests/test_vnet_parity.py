@@ -15,7 +15,7 @@ import trio
 from trio.testing import MockClock
 
 from trionet import socket as s
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 from trionet.testing import VirtualNetwork
 
 

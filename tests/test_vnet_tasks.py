@@ -11,7 +11,7 @@ from trio.testing import MockClock
 
 from trionet import socket as s
 from trionet import task
-from trionet._fdtable import entry
+from trionet._core._fdtable import entry
 from trionet.tcp import Tcp
 from trionet.testing import VirtualNetwork
 

@@ -30,11 +30,11 @@ def _package_path(path: list[str], file: str, name: str) -> list[str]:
 
 __path__ = _package_path(__path__, __file__, __name__)
 
-from ._addr import SockAddr as SockAddr
-from ._addr import sockaddr as sockaddr
-from ._addr import sockaddr6 as sockaddr6
-from ._constants import *  # noqa: F403 - SPEC section 0 puts every constant here
-from ._timeout import Timeout as Timeout
+from ._core._addr import SockAddr as SockAddr
+from ._core._addr import sockaddr as sockaddr
+from ._core._addr import sockaddr6 as sockaddr6
+from ._core._constants import *  # noqa: F403 - SPEC section 0 puts every constant here
+from ._core._timeout import Timeout as Timeout
 from ._types import Address as Address
 from ._types import Buffer as Buffer
 from ._types import Data as Data

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from ._addr import SockAddr, to_sockaddr
 from ._cli_args import build_parser
 from ._cli_bench import Load, Report, bench, plain_progress
 from ._cli_connect import connect
 from ._cli_serve import serve
+from ._core._addr import SockAddr, to_sockaddr
 from ._demo import demo
 from ._listen_fds import listen_fds
 from ._tls_options import TlsOptions, client_context, server_context

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import trio
 
 from . import socket as s
-from ._addr import SockAddr
-from ._groups import open_nursery
-from ._timeout import Timeout
+from ._core._addr import SockAddr
+from ._core._exception_groups import open_nursery
+from ._core._timeout import Timeout
 
 __all__ = ["Load", "Report", "bench"]
 

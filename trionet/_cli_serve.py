@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from . import net
-from ._groups import open_nursery
+from ._core._exception_groups import open_nursery
 
 __all__ = ["serve"]
 

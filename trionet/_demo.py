@@ -12,10 +12,10 @@ import trio.testing
 
 from . import socket as fd
 from . import task
-from ._addr import SockAddr
+from ._core._addr import SockAddr
+from ._core._timeout import Timeout
 from ._demo_net import multi_task, net_events, tls_sni
 from ._tcp import Tcp
-from ._timeout import Timeout
 from ._udp import Udp
 
 __all__ = ["demo"]

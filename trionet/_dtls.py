@@ -18,8 +18,9 @@ from typing import cast, final
 import trio
 from OpenSSL import SSL
 
-from ._addr import SockAddr, from_os, ip_domain, to_sockaddr
-from ._args import outgoing
+from ._core._addr import SockAddr, from_os, ip_domain, to_sockaddr
+from ._core._args import outgoing
+from ._core._timeout import Timeout, check_timeout, timeout_scope
 from ._dtls_tls import client_context
 from ._dtls_watch import (
     Watch,
@@ -29,7 +30,6 @@ from ._dtls_watch import (
     report_verify_error,
     send_raw,
 )
-from ._timeout import Timeout, check_timeout, timeout_scope
 from ._tls_options import TlsOptions
 from ._types import SendData
 

@@ -20,13 +20,13 @@ from typing import final
 import trio
 from OpenSSL import SSL
 
-from ._addr import SockAddr, from_os, to_sockaddr
-from ._checks import check_int
+from ._core._addr import SockAddr, from_os, to_sockaddr
+from ._core._checks import check_int
+from ._core._exception_groups import open_nursery
+from ._core._timeout import check_timeout, timeout_scope
 from ._dtls import DtlsChannel, check_tls, peer_of
 from ._dtls_tls import server_context
 from ._dtls_watch import Watch, handshake, info_callback, report_verify_error
-from ._groups import open_nursery
-from ._timeout import check_timeout, timeout_scope
 from ._tls_options import TlsOptions
 
 __all__ = ["DtlsServer", "serve"]

@@ -9,14 +9,15 @@ import socket as _stdsocket
 import struct
 import termios
 
-from . import _readiness, _seam
-from ._addr import SockAddr, from_os, ip_domain
-from ._args import os_address
-from ._checks import check_int
-from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM
-from ._fdtable import close as _close
-from ._fdtable import close_socket, entry, register, wake_sleepers
-from ._named import named
+from . import _seam
+from ._core import _readiness
+from ._core._addr import SockAddr, from_os, ip_domain
+from ._core._args import os_address
+from ._core._checks import check_int
+from ._core._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_STREAM
+from ._core._fdtable import close as _close
+from ._core._fdtable import close_socket, entry, register, wake_sleepers
+from ._core._named import named
 from ._types import FdAddress
 
 __all__ = [

@@ -1,15 +1,15 @@
 """The blocking calls of the fd level: trio operations with a ``timeout``.
 
-Each prepares a ``trionet._calls.Call`` (shared with ``trionet.compat``)
-and runs it with ``trionet._drive.perform``: the system call is tried
+Each prepares a ``trionet._core._prepare.Call`` (shared with ``trionet.compat``)
+and runs it with ``trionet._core._drive_trio.perform``: the system call is tried
 first and trio is waited on only when it would block.
 """
 
 from __future__ import annotations
 
-from . import _calls
-from ._addr import SockAddr
-from ._drive import perform
+from ._core import _prepare
+from ._core._addr import SockAddr
+from ._core._drive_trio import perform
 from ._types import FdAddress, SendData, WritableBuffer
 
 __all__ = [
@@ -39,7 +39,7 @@ async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAdd
         Timeout: no connection came within ``timeout`` seconds.
         trio.ClosedResourceError: ``fd`` was closed, before or while waiting.
     """
-    return _calls.accepted(await perform(_calls.accept(fd, timeout)))
+    return _prepare.accepted(await perform(_prepare.accept(fd, timeout)))
 
 
 async def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> None:
@@ -54,7 +54,7 @@ async def connect(fd: int, addr: FdAddress, *, timeout: float | None = None) -> 
         Timeout: the connection was not made within ``timeout`` seconds.
         ConnectionRefusedError: nothing listens there (and other ``OSError``).
     """
-    await perform(_calls.connect(fd, addr, timeout))
+    await perform(_prepare.connect(fd, addr, timeout))
 
 
 async def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
@@ -68,7 +68,7 @@ async def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     Raises:
         Timeout: the socket could not take any byte within ``timeout``.
     """
-    return await perform(_calls.send(fd, data, timeout))
+    return await perform(_prepare.send(fd, data, timeout))
 
 
 async def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | None = None) -> int:
@@ -79,7 +79,7 @@ async def sendto(fd: int, addr: FdAddress, data: SendData, *, timeout: float | N
     Raises:
         Timeout: the socket could not take the data within ``timeout``.
     """
-    return await perform(_calls.sendto(fd, addr, data, timeout))
+    return await perform(_prepare.sendto(fd, addr, data, timeout))
 
 
 async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> bytes:
@@ -90,7 +90,7 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    return await perform(_calls.recv(fd, max_bytes, timeout))
+    return await perform(_prepare.recv(fd, max_bytes, timeout))
 
 
 async def recv_into(
@@ -108,7 +108,7 @@ async def recv_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    return await perform(_calls.recv_into(fd, buffer, offset, length, timeout))
+    return await perform(_prepare.recv_into(fd, buffer, offset, length, timeout))
 
 
 async def recvfrom(
@@ -121,9 +121,9 @@ async def recvfrom(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    call = _calls.recvfrom(fd, max_bytes, timeout)
+    call = _prepare.recvfrom(fd, max_bytes, timeout)
     data, raw = await perform(call)
-    return data, _calls.source_address(call.entry, raw)
+    return data, _prepare.source_address(call.entry, raw)
 
 
 async def recvfrom_into(
@@ -144,6 +144,6 @@ async def recvfrom_into(
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
-    call = _calls.recvfrom_into(fd, buffer, offset, length, timeout)
+    call = _prepare.recvfrom_into(fd, buffer, offset, length, timeout)
     count, raw = await perform(call)
-    return count, _calls.source_address(call.entry, raw)
+    return count, _prepare.source_address(call.entry, raw)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket as _stdsocket
 import struct
 
-from ._checks import check_bool, check_int, check_seconds, whole_seconds
-from ._constants import AF_INET, AF_INET6, TcpState
-from ._fdtable import Entry, entry
+from ._core._checks import check_bool, check_int, check_seconds, whole_seconds
+from ._core._constants import AF_INET, AF_INET6, TcpState
+from ._core._fdtable import Entry, entry
 
 __all__ = [
     "bind_to_device",

@@ -6,11 +6,12 @@ they are and add their own blocking calls (async and sync).
 
 from __future__ import annotations
 
-from ._addr import SockAddr as SockAddr
-from ._addr import addr_is_ipv4 as addr_is_ipv4
-from ._addr import addr_is_ipv6 as addr_is_ipv6
-from ._addr import sockaddr as sockaddr
-from ._addr import sockaddr6 as sockaddr6
+from ._core._addr import SockAddr as SockAddr
+from ._core._addr import addr_is_ipv4 as addr_is_ipv4
+from ._core._addr import addr_is_ipv6 as addr_is_ipv6
+from ._core._addr import sockaddr as sockaddr
+from ._core._addr import sockaddr6 as sockaddr6
+from ._core._timeout import Timeout as Timeout
 from ._fd_basic import bind as bind
 from ._fd_basic import close as close
 from ._fd_basic import disconnect as disconnect
@@ -47,7 +48,6 @@ from ._multicast import drop_membership as drop_membership
 from ._multicast import set_multicast_interface as set_multicast_interface
 from ._multicast import set_multicast_loop as set_multicast_loop
 from ._multicast import set_multicast_ttl as set_multicast_ttl
-from ._timeout import Timeout as Timeout
 
 __all__ = [
     "SockAddr",

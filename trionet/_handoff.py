@@ -24,8 +24,8 @@ from typing import Final, final
 
 import trio
 
-from . import _readiness
-from ._checks import check_fd
+from ._core import _readiness
+from ._core._checks import check_fd
 from ._fd_basic import close as _close
 
 __all__ = ["Handoff", "close_handoffs"]

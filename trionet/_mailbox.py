@@ -56,8 +56,8 @@ from typing import Literal, final
 
 import trio
 
+from ._core._timeout import timeout_scope
 from ._handoff import close_handoffs
-from ._timeout import timeout_scope
 
 __all__ = ["Mailbox"]
 

@@ -15,10 +15,10 @@ import os
 import socket as _stdsocket
 import struct
 
-from ._checks import check_bool, check_int
-from ._constants import AF_INET, AF_INET6
+from ._core._checks import check_bool, check_int
+from ._core._constants import AF_INET, AF_INET6
+from ._core._fdtable import Entry, entry
 from ._fd_options import check_ifname
-from ._fdtable import Entry, entry
 
 __all__ = [
     "add_membership",

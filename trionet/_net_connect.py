@@ -8,7 +8,7 @@ from typing import final
 
 import trio
 
-from ._checks import check_bool, check_max_buffer_size
+from ._core._checks import check_bool, check_max_buffer_size
 from ._net_dial import ConnectOptions, check_options
 from ._net_socket import Socket
 from ._types import Lookup, OnRead, TlsConfig

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._fdtable import close as close_fd
+from ._core._fdtable import close as close_fd
 from ._net_errors import BufferLimitError
 from ._net_events import Events, SocketListen
 from ._net_transport import Transport

@@ -24,14 +24,14 @@ from trio._highlevel_open_tcp_stream import reorder_for_rfc_6555_section_5_4
 
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
-from ._addr import ip_domain
-from ._args import check_unix_path
-from ._checks import check_port, check_seconds
-from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
-from ._groups import open_nursery
-from ._named import getaddrinfo
+from ._core._addr import ip_domain
+from ._core._args import check_unix_path
+from ._core._checks import check_port, check_seconds
+from ._core._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
+from ._core._exception_groups import open_nursery
+from ._core._named import getaddrinfo
+from ._core._timeout import timeout_scope
 from ._net_tls import TlsSetup, client_setup
-from ._timeout import timeout_scope
 from ._types import Lookup, OnRead
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._addr import SockAddr
+from ._core._addr import SockAddr
 
 __all__ = ["edgeros_form"]
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from ._checks import check_bool
+from ._core._checks import check_bool
 from ._net_core import CLOSED_MESSAGE, OPEN, WriteCallback
 from ._net_dial import check_callable
 from ._net_errors import WriteAfterEndError

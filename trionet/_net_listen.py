@@ -15,10 +15,10 @@ import trio
 
 from . import _fd_basic as fdb
 from . import _fd_options as fdo
-from ._addr import SockAddr, ip_domain
-from ._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
-from ._fdtable import kind
-from ._named import getaddrinfo
+from ._core._addr import SockAddr, ip_domain
+from ._core._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
+from ._core._fdtable import kind
+from ._core._named import getaddrinfo
 from ._net_core import LOGGER
 from ._net_events import DropInfo
 

@@ -9,7 +9,7 @@ only trio's stream methods. ``net.Stream`` is that: a
 same options, lookup and happy eyeballs as ``net.connect``. Each method is
 one call on the transport, so a message costs what it costs ``Tcp``.
 
-Checkpoints follow the fd level's rule (``trionet._drive``): every call
+Checkpoints follow the fd level's rule (``trionet._core._drive_trio``): every call
 is a cancel point, and one that succeeds without waiting yields to the
 scheduler once per the run's budget of operations rather than every time,
 as ``Tcp`` does. That is what keeps a ping-pong at ``Tcp``'s cost (a forced
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from ._constants import AF_UNIX
+from ._core._constants import AF_UNIX
+from ._core._fdtable import entry
+from ._core._timeout import timeout_scope
 from ._fd_options import set_no_delay
-from ._fdtable import entry
 from ._net_dial import ConnectOptions, check_options, dial
 from ._net_stream import check_max_bytes
 from ._net_tls import TlsSetup, start_tls_setup
 from ._net_transport import FdTransport, Transport
-from ._timeout import timeout_scope
 from ._tls import TlsTransport
 from ._types import TlsConfig
 

@@ -7,7 +7,7 @@ The main task (``SocketReader._run``) reads while the socket flows and
 hands each chunk to the ``'data'`` listeners (or the ``onread`` callback);
 at the end of the stream it emits ``'end'``; once the socket is destroyed it
 emits ``'error'`` and ``'close'`` (``SocketCore._emit_close``). Between
-chunks it waits on the readiness layer (``trionet._readiness``).
+chunks it waits on the readiness layer (``trionet._core._readiness``).
 
 **Reading inline.** Waking the reader for every chunk costs a trio task
 switch per message, which is most of what a small request/response costs

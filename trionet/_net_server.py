@@ -30,10 +30,11 @@ import trio
 
 from . import _fd_basic as fdb
 from . import _fd_io as fdio
-from ._addr import SockAddr, to_sockaddr
-from ._args import check_unix_path
-from ._checks import check_bool, check_int, check_max_buffer_size, check_port
-from ._groups import open_nursery
+from ._core._addr import SockAddr, to_sockaddr
+from ._core._args import check_unix_path
+from ._core._checks import check_bool, check_int, check_max_buffer_size, check_port
+from ._core._exception_groups import open_nursery
+from ._core._timeout import check_timeout
 from ._net_core import LOGGER
 from ._net_edgeros import edgeros_form
 from ._net_errors import ServerAlreadyListeningError, ServerNotRunningError
@@ -52,7 +53,6 @@ from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_
 from ._net_tls import server_certificates, server_setup
 from ._net_workers import ProcessGroup, check_picklable
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
-from ._timeout import check_timeout
 from ._tls_options import TlsOptions
 from ._types import TlsConfig
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _fd_basic as fdb
-from ._addr import SockAddr
-from ._checks import check_int
-from ._constants import AF_INET6
+from ._core._addr import SockAddr
+from ._core._checks import check_int
+from ._core._constants import AF_INET6
 from ._net_errors import AddressInfo, ServerNotRunningError
 from ._net_events import Events, ServerListen
 

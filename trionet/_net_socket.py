@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from ._checks import check_bool, check_int, check_max_buffer_size
-from ._constants import SOCK_STREAM
-from ._fdtable import close as close_fd
-from ._fdtable import entry, kind
-from ._groups import open_nursery
+from ._core._checks import check_bool, check_int, check_max_buffer_size
+from ._core._constants import SOCK_STREAM
+from ._core._exception_groups import open_nursery
+from ._core._fdtable import close as close_fd
+from ._core._fdtable import entry, kind
 from ._net_core import CLOSED_MESSAGE, CONNECTING, NEW, OPEN
 from ._net_dial import ConnectOptions, check_onread, check_options, dial
 from ._net_props import SocketProps

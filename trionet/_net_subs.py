@@ -56,14 +56,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, final
 import trio
 
 from . import _task
-from ._groups import open_nursery
+from ._core._exception_groups import open_nursery
 from ._handoff import Handoff
 from ._mailbox import Mailbox
 from ._net_core import LOGGER
 from ._taskcore import own
 
 if TYPE_CHECKING:
-    from ._addr import SockAddr
+    from ._core._addr import SockAddr
     from ._net_server import Server
 
 __all__ = ["Group", "Stop", "check_group", "check_sub_main", "create_sub_server", "run_subs"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import ssl
 
-from ._checks import check_bool
+from ._core._checks import check_bool
 from ._net_transport import Transport
 from ._tls import TlsTransport
 from ._tls_options import SniCertificates, TlsOptions, client_context, server_context

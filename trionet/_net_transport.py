@@ -2,8 +2,8 @@
 
 A ``Socket`` holds its state machine (events, queue, half-close) and asks
 its transport only to move bytes. ``FdTransport`` moves them with the
-fd level's attempts (``trionet._ops``) run by its driver
-(``trionet._drive``), with no ``trio.SocketStream`` in between. TLS is
+fd level's attempts (``trionet._core._attempts``) run by its driver
+(``trionet._core._drive_trio``), with no ``trio.SocketStream`` in between. TLS is
 ``trionet._tls.TlsTransport``, which offers the same methods over an
 ``FdTransport`` (an ``ssl.SSLObject`` between memory BIOs; see
 ``trionet._net_tls`` for how a socket gets one).
@@ -11,7 +11,7 @@ fd level's attempts (``trionet._ops``) run by its driver
 ``try_send`` is what lets ``write()`` hand data to the kernel at once, as
 Node does: it makes the system call only when the readiness layer's bit
 says it may succeed, and keeps that bit exactly as the driver would (see
-``trionet._readiness``). TLS encrypts there and may keep ciphertext the
+``trionet._core._readiness``). TLS encrypts there and may keep ciphertext the
 kernel did not take (``held``), which the writer task ``flush``es; when it
 cannot encrypt without waiting it raises ``BlockingIOError``, and the
 writer task sends instead.
@@ -30,14 +30,14 @@ from typing import Any, Protocol
 
 import trio
 
-from ._calls import Call
-from ._drive import _blocked, _settle, perform
-from ._fdtable import close as _close_fd
-from ._fdtable import entry as _entry
-from ._ops import recv as _recv
-from ._ops import recv_into as _recv_into
-from ._ops import send as _send
-from ._readiness import READ, WRITE, ReadHook, current_layer
+from ._core._attempts import recv as _recv
+from ._core._attempts import recv_into as _recv_into
+from ._core._attempts import send as _send
+from ._core._drive_trio import _blocked, _settle, perform
+from ._core._fdtable import close as _close_fd
+from ._core._fdtable import entry as _entry
+from ._core._prepare import Call
+from ._core._readiness import READ, WRITE, ReadHook, current_layer
 from ._types import Buffer
 
 __all__ = ["FdTransport", "ReadInterrupted", "Transport"]

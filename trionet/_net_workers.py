@@ -45,7 +45,7 @@ import trio
 
 from . import _fd_basic as fdb
 from . import _fdpass
-from ._addr import SockAddr
+from ._core._addr import SockAddr
 from ._net_core import LOGGER
 
 __all__ = ["ProcessGroup", "WorkerDiedError", "check_picklable"]

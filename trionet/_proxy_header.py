@@ -29,8 +29,8 @@ import dataclasses
 import ipaddress
 import struct
 
-from ._addr import SockAddr
-from ._constants import AF_INET, AF_INET6
+from ._core._addr import SockAddr
+from ._core._constants import AF_INET, AF_INET6
 
 __all__ = ["V1_MAX", "ProxyHeader", "needed", "parse"]
 

@@ -20,9 +20,9 @@ import logging
 from collections.abc import Iterator
 
 from . import _fd_io as fdio
-from ._addr import SockAddr
+from ._core._addr import SockAddr
+from ._core._timeout import Timeout, timeout_scope
 from ._proxy_header import ProxyHeader, needed, parse
-from ._timeout import Timeout, timeout_scope
 
 __all__ = [
     "PROXY_TIMEOUT",

@@ -3,7 +3,7 @@
 Every class and function is written in a private module (``trionet._tcp``)
 and re-exported by a public one (``trionet.tcp``). Left alone, its
 ``__module__`` names the private module, so a traceback, ``repr()``, pydoc
-and pickle show ``trionet._timeout.Timeout`` where users know
+and pickle show ``trionet._core._timeout.Timeout`` where users know
 ``trionet.Timeout``, and a pickle made today breaks when issue 17 moves the
 code to another private module. Each public module therefore ends with
 ``_publish(__name__, globals())``, which is trio's

@@ -16,8 +16,9 @@ from typing import TypeVar
 
 import trio
 
-from . import _readiness
-from ._addr import SockAddr
+from ._core import _readiness
+from ._core._addr import SockAddr
+from ._core._fdtable import Entry, entry
 from ._fd_basic import close as _close
 from ._fd_basic import error as _error
 from ._fd_basic import peer_name as _peer_name
@@ -29,7 +30,6 @@ from ._fd_options import set_recv_buffer_size as _set_recv_buffer_size
 from ._fd_options import set_reuse_addr as _set_reuse_addr
 from ._fd_options import set_send_buffer_size as _set_send_buffer_size
 from ._fd_options import set_ttl as _set_ttl
-from ._fdtable import Entry, entry
 
 __all__ = ["SocketObject", "ip_address"]
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, cast, final, overload
 
 import trio
 
+from ._core._timeout import check_timeout, timeout_scope
 from ._taskcore import Core, Handle, M, T, check_open_args, deliver, lookup, own, spawn
-from ._timeout import check_timeout, timeout_scope
 
 __all__ = ["Task", "current", "open_task", "recv", "send"]
 

@@ -58,10 +58,10 @@ import outcome
 import trio
 
 from . import _seam
-from ._checks import check_int
+from ._core._checks import check_int
+from ._core._timeout import Timeout
 from ._handoff import close_handoffs
 from ._mailbox import Mailbox
-from ._timeout import Timeout
 
 __all__ = [
     "Core",

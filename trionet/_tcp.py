@@ -8,21 +8,21 @@ from typing import final
 import trio
 
 from . import _fd_io as fdio
-from ._addr import SockAddr
-from ._args import outgoing, writable_view
-from ._calls import check_recv_size
-from ._checks import check_bool
-from ._constants import SOCK_STREAM
-from ._drive import perform
-from ._groups import open_nursery
-from ._named import getaddrinfo
+from ._core._addr import SockAddr
+from ._core._args import outgoing, writable_view
+from ._core._checks import check_bool
+from ._core._constants import SOCK_STREAM
+from ._core._drive_trio import perform
+from ._core._exception_groups import open_nursery
+from ._core._named import getaddrinfo
+from ._core._prepare import check_recv_size
+from ._core._timeout import check_timeout, timeout_scope
 from ._net_tls import TlsSetup
 from ._net_transport import FdTransport
 from ._peer import ends_connection
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
 from ._sockobj import ip_address
 from ._tcp_base import LOGGER, Dial, SendAll, TcpBase, accept_retry_delay
-from ._timeout import check_timeout, timeout_scope
 from ._tls import TlsTransport
 from ._types import Address, SendData, TlsConfig, WritableBuffer
 

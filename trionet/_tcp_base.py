@@ -31,17 +31,17 @@ import ssl
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from . import _calls
 from . import _fd_basic as fdb
 from . import _fd_options as fdo
-from ._addr import SockAddr, to_sockaddr
-from ._args import outgoing
-from ._checks import check_int, check_port
-from ._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
-from ._fdtable import entry, kind
+from ._core import _prepare
+from ._core._addr import SockAddr, to_sockaddr
+from ._core._args import outgoing
+from ._core._checks import check_int, check_port
+from ._core._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
+from ._core._fdtable import entry, kind
+from ._core._timeout import Timeout, check_timeout
 from ._net_tls import TlsSetup, client_setup, server_certificates, server_setup
 from ._sockobj import SocketObject
-from ._timeout import Timeout, check_timeout
 from ._types import Address, TlsConfig
 
 __all__ = ["LOGGER", "Attempt", "Dial", "SendAll", "Secured", "TcpBase", "accept_retry_delay"]
@@ -154,7 +154,7 @@ class Dial:
         try:
             if self._local is not None:
                 fdb.bind(fd, self._local)
-            call = _calls.connect(fd, target, None)
+            call = _prepare.connect(fd, target, None)
         except BaseException:
             fdb.close(fd)
             raise
@@ -186,7 +186,7 @@ class Attempt:
 
     __slots__ = ("_dial", "call", "fd", "target")
 
-    def __init__(self, dial: Dial, fd: int, target: SockAddr, call: _calls.Call[None]) -> None:
+    def __init__(self, dial: Dial, fd: int, target: SockAddr, call: _prepare.Call[None]) -> None:
         self._dial = dial
         self.fd = fd
         self.target = target

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ._constants import SOCK_DGRAM, SOCK_STREAM
+from ._core._constants import SOCK_DGRAM, SOCK_STREAM
 from ._net_errors import AddressInfo
 from ._net_socket import Socket
 from ._testing_fds import fd_leak_check

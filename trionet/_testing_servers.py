@@ -10,8 +10,8 @@ import contextlib
 import socket as _stdsocket
 from collections.abc import AsyncIterator
 
-from . import _fdtable
-from ._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
+from ._core import _fdtable
+from ._core._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
 from ._fd_basic import bind, close, listen, sock_name, socket
 from ._fd_io import accept, connect
 from ._net_errors import AddressInfo

@@ -78,9 +78,9 @@ from typing import Any, Literal, TypeVar, cast, final, overload
 
 import trio
 
-from ._checks import check_bool
+from ._core._checks import check_bool
+from ._core._timeout import check_timeout, timeout_scope
 from ._net_transport import Transport
-from ._timeout import check_timeout, timeout_scope
 from ._types import Buffer
 
 __all__ = ["TlsTransport"]

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Union
 
-from ._checks import check_bool
+from ._core._checks import check_bool
 
 __all__ = ["Pem", "SniCertificates", "TlsOptions", "client_context", "server_context"]
 

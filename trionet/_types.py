@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeAlias, TypedDict
 
-from ._addr import Address
+from ._core._addr import Address
 from ._tls_options import TlsOptions
 
 __all__ = [

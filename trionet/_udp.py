@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import final
 
 from . import _fd_io as fdio
-from ._addr import SockAddr
+from ._core._addr import SockAddr
 from ._sockobj import ip_address
 from ._types import Address, SendData, WritableBuffer
 from ._udp_base import UdpBase

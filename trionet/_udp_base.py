@@ -12,11 +12,11 @@ from typing import TypeVar
 from . import _fd_basic as fdb
 from . import _fd_options as fdo
 from . import _multicast as mc
-from ._addr import to_sockaddr
-from ._args import os_address
-from ._checks import check_bool, check_int
-from ._constants import AF_INET, AF_INET6, SOCK_DGRAM
-from ._fdtable import entry, kind
+from ._core._addr import to_sockaddr
+from ._core._args import os_address
+from ._core._checks import check_bool, check_int
+from ._core._constants import AF_INET, AF_INET6, SOCK_DGRAM
+from ._core._fdtable import entry, kind
 from ._sockobj import SocketObject
 from ._types import Address
 

@@ -8,7 +8,7 @@ cancel scope on trio's clock); the others are plain functions. See
 
 from __future__ import annotations
 
-from ._constants import *  # noqa: F403 - every constant, as JSRE's module has them
+from ._core._constants import *  # noqa: F403 - every constant, as JSRE's module has them
 from ._fd_io import accept as accept
 from ._fd_io import connect as connect
 from ._fd_io import recv as recv

@@ -6,10 +6,10 @@ import os
 import socket as _stdsocket
 from collections.abc import Sequence
 
+from .._types import Buffer
 from ._addr import to_sockaddr
+from ._attempts import OsAddress
 from ._fdtable import Entry
-from ._ops import OsAddress
-from ._types import Buffer
 
 __all__ = ["check_unix_path", "os_address", "outgoing", "writable_view"]
 

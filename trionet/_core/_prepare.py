@@ -4,7 +4,7 @@ Each function here validates a call's arguments (raising ``TypeError`` or
 ``ValueError`` before any system call), finds the socket, and returns a
 ``Call``: the attempt to run, which way it waits, and its timeout.
 The async API (``trionet._fd_io``) hands the call to
-``trionet._drive.perform``, which waits on trio; ``trionet.compat``
+``trionet._core._drive_trio.perform``, which waits on trio; ``trionet.compat``
 hands the very same call to its driver, which waits with ``poll`` in the
 calling thread. What a result means afterwards (a new fd to register, the
 sender's address) is also decided here, once.
@@ -16,21 +16,21 @@ import socket as _stdsocket
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .._types import Buffer
 from ._addr import SockAddr, from_os
 from ._args import os_address, outgoing, writable_view
+from ._attempts import Connect, OsAddress
+from ._attempts import accept as _accept
+from ._attempts import recv as _recv
+from ._attempts import recv_into as _recv_into
+from ._attempts import recvfrom as _recvfrom
+from ._attempts import recvfrom_into as _recvfrom_into
+from ._attempts import send as _send
+from ._attempts import sendto as _sendto
 from ._checks import check_int
 from ._fdtable import Entry, entry, register
-from ._ops import Connect, OsAddress
-from ._ops import accept as _accept
-from ._ops import recv as _recv
-from ._ops import recv_into as _recv_into
-from ._ops import recvfrom as _recvfrom
-from ._ops import recvfrom_into as _recvfrom_into
-from ._ops import send as _send
-from ._ops import sendto as _sendto
 from ._readiness import READ, WRITE
 from ._timeout import check_timeout
-from ._types import Buffer
 
 __all__ = [
     "Call",
@@ -57,7 +57,7 @@ class Call(Generic[T]):
 
     Attributes:
         entry: The socket; a listener with ``mports`` waits on all its fds.
-        want: ``READ`` or ``WRITE`` from ``trionet._readiness``.
+        want: ``READ`` or ``WRITE`` from ``trionet._core._readiness``.
         timeout: Validated seconds, or ``None``; ``0`` tries once.
         what: Names the operation in the ``Timeout`` message.
     """

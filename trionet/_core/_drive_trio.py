@@ -1,4 +1,4 @@
-"""The async driver: runs an attempt from ``trionet._ops`` on trio.
+"""The async driver: runs an attempt from ``trionet._core._attempts`` on trio.
 
 Every blocking call of the fd level is ``perform(...)``:
 
@@ -24,9 +24,9 @@ from typing import TypeVar
 
 import trio
 
-from ._calls import Call
+from ._attempts import RetryLater, later
 from ._fdtable import Entry
-from ._ops import RetryLater, later
+from ._prepare import Call
 from ._readiness import FdState, current_layer
 from ._timeout import Timeout, timeout_scope
 

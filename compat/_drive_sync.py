@@ -1,4 +1,4 @@
-"""The sync driver: runs a ``trionet._calls.Call`` in the calling thread.
+"""The sync driver: runs a ``trionet._core._prepare.Call`` in the calling thread.
 
 The async API and this one share everything but the wait.
 
@@ -10,7 +10,7 @@ so async code on the same fd never blocks), and a timeout is the kernel's
 thread waiting for the next request makes one system call per message,
 as the stdlib's does. Closing the socket from another thread shuts it
 down, which wakes the blocked call, and the fd is closed only once that
-call has returned (``trionet._fdtable.close``), so its number cannot be
+call has returned (``trionet._core._fdtable.close``), so its number cannot be
 reused under it. The call then raises ``trio.ClosedResourceError``, a
 thing a stdlib socket blocked in another thread cannot be told.
 
@@ -42,9 +42,9 @@ from typing import TypeVar
 
 import trio
 
-from trionet import _ops
-from trionet._calls import Call
-from trionet._fdtable import (
+from trionet._core import _attempts
+from trionet._core._attempts import Connect, RetryLater, later
+from trionet._core._fdtable import (
     Entry,
     check_alone,
     close_wake_fd,
@@ -52,20 +52,27 @@ from trionet._fdtable import (
     open_wake_fd,
     sleep_on,
 )
-from trionet._ops import Connect, RetryLater, later
-from trionet._timeout import Timeout
+from trionet._core._prepare import Call
+from trionet._core._timeout import Timeout
 
 __all__ = ["Deadline", "block", "wake_fd"]
 
 T = TypeVar("T")
 
 _IN = select.POLLIN
-# poll events by direction: trionet._readiness.READ (0), WRITE (1).
+# poll events by direction: trionet._core._readiness.READ (0), WRITE (1).
 _EVENTS = (_IN, select.POLLOUT)
 _MAX_POLL_MS = 2**31 - 1
 # The attempts that may block in the kernel (they take ``flags``).
 _IN_KERNEL = frozenset(
-    (_ops.recv, _ops.recv_into, _ops.recvfrom, _ops.recvfrom_into, _ops.send, _ops.sendto)
+    (
+        _attempts.recv,
+        _attempts.recv_into,
+        _attempts.recvfrom,
+        _attempts.recvfrom_into,
+        _attempts.send,
+        _attempts.sendto,
+    )
 )
 # The kernel's time limit by direction, and how it is passed (a struct timeval).
 _TIMEO = (_stdsocket.SO_RCVTIMEO, _stdsocket.SO_SNDTIMEO)
@@ -203,7 +210,7 @@ def _in_kernel(call: Call[T], deadline: Deadline | None) -> T:
 
     The hot path of a thread-per-connection server: a few attribute reads,
     a registration that a close from another thread finds
-    (``trionet._fdtable.check_alone`` says in what order), and the call.
+    (``trionet._core._fdtable.check_alone`` says in what order), and the call.
     """
     entry = call.entry
     want = call.want
@@ -302,7 +309,7 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
     """Sleep until ``call``'s socket may be ready, is closed, or ``seconds`` pass.
 
     With ``watch=False`` only a close, a wake-up (or the time) ends the
-    sleep: the back-off after ``trionet._ops.RetryLater``.
+    sleep: the back-off after ``trionet._core._attempts.RetryLater``.
 
     Returns whether to attempt ``call`` again: after an event on one of
     the socket's fds, or after a wake-up (``Tcp.serve``'s failing handler

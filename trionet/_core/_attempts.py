@@ -4,13 +4,13 @@ Each operation is an *attempt*: a plain function that makes the system call
 on a non-blocking socket and either returns the result or raises
 ``BlockingIOError`` when it would block. Which fds to wait for, and in which
 direction, is known to the caller. A driver runs the attempt, waits when
-told to, and retries: ``trionet._drive`` waits on trio; ``trionet.compat``
+told to, and retries: ``trionet._core._drive_trio`` waits on trio; ``trionet.compat``
 waits in the calling thread. Nothing here knows how waiting is done, so the
 async and sync APIs cannot drift apart.
 
 Attempts never block and never hide progress: the data attempts pass
 ``MSG_DONTWAIT``, so they stay non-blocking on an fd that compat has put in
-blocking mode for its threads (``trionet.compat._wait``), whoever calls
+blocking mode for its threads (``trionet.compat._drive_sync``), whoever calls
 them; compat's call that blocks in the kernel passes ``flags=0``. An attempt
 that moved data returns how much, and an attempt that raised moved nothing. Stream reads and
 writes also note in ``Entry.drained`` whether they moved fewer bytes than
@@ -42,7 +42,7 @@ __all__ = [
     "sendto",
 ]
 
-from ._types import Buffer
+from .._types import Buffer
 
 OsAddress = Any  # whatever the standard library takes for the socket's family
 

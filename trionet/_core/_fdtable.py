@@ -12,7 +12,7 @@ adopted on first use: wrapped, made non-blocking and close-on-exec.
 
 Ownership is explicit: ``close`` marks the entry closed, wakes every
 waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
-and ``trionet._readiness.release`` for ours) and every thread blocked on
+and ``trionet._core._readiness.release`` for ours) and every thread blocked on
 it in ``trionet.compat``, and only then closes. A compat thread sleeping
 in ``poll`` is woken through the wake-up fd it registered. A compat thread
 blocked in the system call itself (registered under a negative key, see
@@ -142,7 +142,7 @@ class _Locked:
         if _holder == me:
             # Only close and close_wake_fd may be reached from a finalizer;
             # anything else re-entering would deadlock here: say so instead.
-            raise RuntimeError("trionet._fdtable was re-entered from inside its locked code")
+            raise RuntimeError("trionet._core._fdtable was re-entered from inside its locked code")
         _lock.acquire()
         _holder = me
 
