@@ -19,13 +19,13 @@ calls, each the async call's ``trionet._core._prepare.Call`` run by
 
 from __future__ import annotations
 
-import errno
 import socket as _stdsocket
 import time
 from collections.abc import Callable, Sequence
 from typing import final, overload
 
 from trionet._core import _prepare
+from trionet._core._accept_errors import PEER_ERRNOS
 from trionet._core._addr import SockAddr
 from trionet._core._args import outgoing, writable_view
 from trionet._core._checks import check_bool
@@ -158,8 +158,9 @@ class Tcp(TcpBase, SyncSocketObject):
         In the callback form, ``callback(new_tcp, remote)`` runs inside
         ``iosched.poll()`` for each connection (on every ``mports`` port, so
         add those first) until this listener is closed or ``callback``
-        returns ``False``. An accept error other than ``ECONNABORTED`` (say
-        ``EMFILE``) comes out of ``iosched.poll()``.
+        returns ``False``. An accept error other than a connection that died
+        before it was taken (``ECONNABORTED``, ``EPROTO``, ``ECONNRESET``;
+        say ``EMFILE``) comes out of ``iosched.poll()``.
 
         On a TLS listener the connection is returned once its handshake is
         done (each may take 120 s at most); a client whose handshake fails
@@ -201,7 +202,8 @@ class Tcp(TcpBase, SyncSocketObject):
         Each connection is closed when its handler returns (unless the
         handler flew it away). Running out of fds or memory (``EMFILE``,
         ``ENFILE``, ``ENOMEM``, ``ENOBUFS``) is logged on the ``trionet.tcp``
-        logger and retried after 0.1 s; ``ECONNABORTED`` is retried at once.
+        logger and retried after 0.1 s; a connection that died before it was
+        taken (``ECONNABORTED``, ``EPROTO``, ``ECONNRESET``) is skipped at once.
         When a handler raises, or the listener is closed (from another
         thread), or ``serve`` is interrupted, the accepting stops, the
         connections still open are closed (which wakes their handlers with
@@ -455,7 +457,7 @@ class _Accepting:
         except BlockingIOError:
             return True  # another fd of the listener had it, or the peer gave up
         except OSError as exc:
-            if exc.errno == errno.ECONNABORTED:
+            if exc.errno in PEER_ERRNOS:
                 return True
             raise
         assert isinstance(remote, SockAddr)

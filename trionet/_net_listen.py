@@ -15,6 +15,7 @@ import trio
 
 from . import _fd_basic as fdb
 from . import _fd_options as fdo
+from ._core._accept_errors import retry_delay
 from ._core._addr import SockAddr, ip_domain
 from ._core._constants import AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM
 from ._core._fdtable import kind
@@ -32,22 +33,14 @@ __all__ = [
     "unix_listener",
 ]
 
-# Out of a resource that frees up as connections close: back off, retry.
-_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_CAPACITY_BACKOFF = 0.1
-# The connection died before we took it: nothing to do but take the next.
-_PEER_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ECONNRESET})
-
 
 async def survive(exc: OSError) -> None:
-    """An accept error: back off or go on; a real failure of ours is raised."""
-    if exc.errno in _CAPACITY_ERRNOS:
-        LOGGER.warning(
-            "accept: %s; retrying in %s s", errno.errorcode[exc.errno], _CAPACITY_BACKOFF
-        )
-        await trio.sleep(_CAPACITY_BACKOFF)
-    elif exc.errno not in _PEER_ERRNOS:
+    """An accept error: back off or go on (``trionet._core._accept_errors``), or raise it."""
+    delay = retry_delay(exc, LOGGER)
+    if delay is None:
         raise exc
+    if delay:
+        await trio.sleep(delay)
 
 
 def drop_info(fd: int, remote: SockAddr | str) -> DropInfo:

@@ -145,7 +145,8 @@ class Tcp(TcpBase):
         returns (unless the handler flew it away). Running out of fds or
         memory (``EMFILE``, ``ENFILE``, ``ENOMEM``, ``ENOBUFS``) is logged on
         the ``trionet.tcp`` logger and retried after 0.1 s, as
-        ``trio.serve_listeners`` does; ``ECONNABORTED`` is retried at once.
+        ``trio.serve_listeners`` does; a connection that died before it was
+        taken (``ECONNABORTED``, ``EPROTO``, ``ECONNRESET``) is skipped at once.
         A handler's exception is not swallowed: it cancels the loop and the
         other handlers and comes out of ``serve`` bare, unless the peer
         caused it (SPEC rule 31): a ``trio.BrokenResourceError``, a

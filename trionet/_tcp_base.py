@@ -25,7 +25,6 @@ covers every address.
 
 from __future__ import annotations
 
-import errno
 import logging
 import ssl
 from types import TracebackType
@@ -34,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 from . import _fd_basic as fdb
 from . import _fd_options as fdo
 from ._core import _prepare
+from ._core._accept_errors import retry_delay
 from ._core._addr import SockAddr, to_sockaddr
 from ._core._args import outgoing
 from ._core._checks import check_int, check_port
@@ -50,27 +50,13 @@ _T = TypeVar("_T", bound="TcpBase")
 
 LOGGER = logging.getLogger("trionet.tcp")
 
-# What trio.serve_listeners also survives: the process or system is out of
-# something, which frees up when connections close; back off and retry.
-_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_CAPACITY_BACKOFF = 0.1
-
 
 def accept_retry_delay(error: OSError) -> float | None:
-    """How long ``serve`` waits before accepting again after ``error``; ``None`` ends it.
+    """``serve``'s wait before accepting again after ``error`` (``None``: raise it).
 
-    Running out of fds or memory is logged on the ``trionet.tcp`` logger
-    and waits 0.1 s; a connection aborted before it was accepted waits not
-    at all; any other error is not ``serve``'s to survive.
+    The one table of ``trionet._core._accept_errors``, logged on ``trionet.tcp``.
     """
-    if error.errno in _CAPACITY_ERRNOS:
-        LOGGER.warning(
-            "accept: %s; retrying in %s s", errno.errorcode[error.errno], _CAPACITY_BACKOFF
-        )
-        return _CAPACITY_BACKOFF
-    if error.errno == errno.ECONNABORTED:
-        return 0
-    return None
+    return retry_delay(error, LOGGER)
 
 
 def _new_socket(family: int, dev: str | None) -> int:
