@@ -264,10 +264,11 @@ class Tcp(TcpBase, SyncSocketObject):
         target = self._entry()
         secure = self._secure
         with job:
-            while (rest := job.rest()) is not None:
-                if secure is None:
-                    job.sent += block(_prepare.send_checked(target, rest), deadline)
-                else:
+            if secure is None:
+                while (call := job.call(target)) is not None:
+                    job.sent += block(call, deadline)
+            else:
+                while (rest := job.rest()) is not None:
                     job.sent += secure.send(rest, deadline)
 
     def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:

@@ -203,11 +203,15 @@ class Tcp(TcpBase):
         """
         timeout = check_timeout(timeout)
         job = SendAll(data)
-        fd = self._live()
+        target = self._entry()
         secure = self._secure
         with job, timeout_scope(timeout, "send_all"):
-            while (rest := job.rest()) is not None:
-                job.sent += await (fdio.send(fd, rest) if secure is None else secure.send(rest))
+            if secure is None:
+                while (call := job.call(target)) is not None:
+                    job.sent += await perform(call)
+            else:
+                while (rest := job.rest()) is not None:
+                    job.sent += await secure.send(rest)
 
     async def sendto(self, addr: Address, data: SendData, *, timeout: float | None = None) -> int:
         """Send once on the connection; ``addr`` is ignored, as in JSRE.

@@ -38,7 +38,7 @@ from ._core._addr import SockAddr, to_sockaddr
 from ._core._args import outgoing
 from ._core._checks import check_int, check_port
 from ._core._constants import AF_INET, AF_INET6, SOCK_STREAM, TcpState
-from ._core._fdtable import entry, kind
+from ._core._fdtable import Entry, entry, kind
 from ._core._timeout import Timeout, check_timeout
 from ._net_tls import TlsSetup, client_setup, server_certificates, server_setup
 from ._sockobj import SocketObject
@@ -201,8 +201,10 @@ class Attempt:
 class SendAll:
     """The progress of a ``send_all``; a ``Timeout`` leaving its block gets ``bytes_sent``.
 
-    A driver sends ``rest`` until it is ``None``, adding each send's
-    count to ``sent``, inside ``with`` this object.
+    The one ``send_all`` of both APIs: a driver runs ``call(target)`` (or,
+    over TLS, sends ``rest()``) until it is ``None``, adding each send's
+    count to ``sent``, inside ``with`` this object. ``data`` is checked
+    once, here, not again for each rest.
 
     Raises:
         TypeError: ``data`` is not bytes-like, ``str`` or a list of bytes-like objects.
@@ -225,6 +227,11 @@ class SendAll:
             return None
         # Most sends go whole at the first try: a view is made only for a rest.
         return memoryview(self._data).cast("B")[sent:] if sent else self._data
+
+    def call(self, target: Entry) -> _prepare.Call[int] | None:
+        """The ``send`` of what is left on ``target``, or ``None`` once everything was sent."""
+        rest = self.rest()
+        return None if rest is None else _prepare.send_checked(target, rest)
 
     def __enter__(self) -> SendAll:
         return self
