@@ -43,7 +43,7 @@ from typing import TypeVar
 import trio
 
 from trionet._core import _attempts
-from trionet._core._attempts import Connect, RetryLater, later
+from trionet._core._attempts import RetryLater, later
 from trionet._core._fdtable import (
     Entry,
     check_alone,
@@ -313,9 +313,9 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
 
     Returns whether to attempt ``call`` again: after an event on one of
     the socket's fds, or after a wake-up (``Tcp.serve``'s failing handler
-    wakes its accept so that the attempt raises), but not after a time-out
-    nor, for a connect, after a wake-up: an attempt then would read a
-    connect still in progress as done.
+    wakes its accept so that the attempt raises), but not after a time-out.
+    Every attempt says itself when it would still block, a connect in
+    progress included.
     """
     entry = call.entry
     want = call.want
@@ -344,4 +344,4 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
             event = True
     if entry.closed:
         raise trio.ClosedResourceError("the socket was closed while waiting")
-    return event or (woken and not isinstance(call.attempt, Connect))
+    return event or woken

@@ -129,7 +129,13 @@ def later(delay: float) -> float:
 
 
 class Connect:
-    """A connect in two steps: start it, then (once writable) read its result."""
+    """A connect in two steps: start it, then (once writable) read its result.
+
+    The second step tells for itself whether the connect is done, so a
+    driver may retry it after any wake-up: while it is still in progress,
+    ``SO_ERROR`` is 0 but the socket has no peer, and the step raises
+    ``BlockingIOError`` as every attempt that would block does.
+    """
 
     __slots__ = ("_address", "_entry", "_started")
 
@@ -164,3 +170,9 @@ class Connect:
         code = sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
         if code:
             raise OSError(code, os.strerror(code), address_text(self._address))
+        try:
+            sock.getpeername()
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN:
+                raise
+            raise BlockingIOError(errno.EINPROGRESS, os.strerror(errno.EINPROGRESS)) from None
