@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -54,21 +55,26 @@ class ReferenceServer(Server):
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         self.port = port
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Someone else may listen there (the port was only guessed free):
+            # then this server's bind failed and it is gone.
+            time.sleep(0.2)
+            if self.process.poll() is None:
+                return
         self.stop()
         raise RuntimeError(f"reference server did not start: {command}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _quiet_port() -> int:
+    """A port below the ephemeral range, where no client's connect lands (a guess: retried)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        low = int(ports.read().split()[0])
+    return random.randrange(low // 2, low)
 
 
 class ReferenceRows:
@@ -89,9 +95,14 @@ class ReferenceRows:
 
     def _server(self, kind: str, cpu: int | None) -> Server:
         if kind in REFERENCES:
-            port = _free_port()
-            command = [sys.executable, str(REF_DIR / REFERENCES[kind]), str(port)]
-            return ReferenceServer(pinned(command, cpu), port)
+            for _ in range(4):
+                port = _quiet_port()
+                command = [sys.executable, str(REF_DIR / REFERENCES[kind]), str(port)]
+                try:
+                    return ReferenceServer(pinned(command, cpu), port)
+                except RuntimeError:
+                    continue  # the port was taken: another guess
+            raise RuntimeError(f"{kind}: no free port in 4 tries")
         return Server(pinned([sys.executable, str(HERE / "servers.py"), kind, "0"], cpu))
 
     def _run(self, cpu: int | None, *args: object) -> dict[str, float]:
