@@ -1,4 +1,4 @@
-"""nox sessions: tests on every installed Python >= 3.10, lint, types, docs, bench."""
+"""nox sessions: tests on every installed Python >= 3.10, lint, types, docs, bench, soak."""
 
 from __future__ import annotations
 
@@ -59,3 +59,13 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """docs/reliability.md's soak, then the fuzzing at 100 examples a case (a few minutes)."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/soak.py", *session.posargs)
+    session.run(
+        "python", "-m", "pytest", "-q", "tests/test_fuzz.py", env={"TRIONET_FUZZ_EXAMPLES": "100"}
+    )
