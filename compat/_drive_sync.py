@@ -2,17 +2,21 @@
 
 The async API and this one share everything but the wait.
 
-A receive or a send with a timeout other than 0 blocks in the system call
-itself, as a stdlib socket in blocking mode does: the first such call
+A receive or a send with a timeout other than 0 tries the system call
+first, non-blocking; when it would block, it blocks in the system call
+itself, as a stdlib socket in blocking mode does. The first such wait
 clears the fd's ``O_NONBLOCK`` (the shared attempts pass ``MSG_DONTWAIT``,
 so async code on the same fd never blocks), and a timeout is the kernel's
-``SO_RCVTIMEO`` / ``SO_SNDTIMEO``, set only when it changes. So a server
-thread waiting for the next request makes one system call per message,
-as the stdlib's does. Closing the socket from another thread shuts it
-down, which wakes the blocked call, and the fd is closed only once that
-call has returned (``trionet._core._fdtable.close``), so its number cannot be
-reused under it. The call then raises ``trio.ClosedResourceError``, a
-thing a stdlib socket blocked in another thread cannot be told.
+``SO_RCVTIMEO`` / ``SO_SNDTIMEO``, set only when it changes. Once calls in
+one direction have found the socket not ready ``_STREAK`` times in a row,
+they block in the kernel at once (every ``_PROBE``-th tries first again):
+so a server thread waiting for the next request makes one system call per
+message, as the stdlib's does. Closing the socket from another thread
+shuts it down, which wakes the blocked call, and the fd is closed only
+once that call has returned (``trionet._core._fdtable.close``), so its number
+cannot be reused under it. The call then raises
+``trio.ClosedResourceError``, a thing a stdlib socket blocked in another
+thread cannot be told.
 
 Everything else (accept, connect, a timeout of 0, a socket of the virtual
 network) tries the system call first and, when it would block, sleeps in
@@ -83,6 +87,15 @@ _NO_LIMIT = _TIMEVAL.pack(0, 0)
 _GRID = 0.001
 # A longer limit is set as this one (68 years); the call then sets it again.
 _MAX_SECONDS = 2**31 - 1
+# Block in the kernel at once after this many calls in a row in one
+# direction found the socket not ready: trying first then costs a failed
+# system call and its exception each time (a server waiting for requests),
+# while a call that finds data ready (a client whose peer answered already,
+# a send) costs less tried first than registered as a sleeper.
+_STREAK = 4
+# One call in this many of those blocking at once tries first again, to
+# notice when the socket is ready again.
+_PROBE = 32
 # A limit compat did not set (someone else's setsockopt): set it again.
 _UNKNOWN = -1.0
 _get_ident = threading.get_ident
@@ -168,13 +181,18 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             ``create_client``), overriding ``call.timeout``.
     """
     entry = call.entry
+    want = call.want
     # A receive or send that may wait: one that found the socket not ready
-    # once (so it is connected, or a datagram socket) blocks in the kernel
-    # from then on; a listener, or a socket that has not connected yet,
-    # never has O_NONBLOCK cleared under its accept or connect.
+    # once (so it is connected, or a datagram socket) may block in the
+    # kernel from then on; a listener, or a socket that has not connected
+    # yet, never has O_NONBLOCK cleared under its accept or connect.
     kernel = call.attempt in _IN_KERNEL and (deadline is not None or call.timeout != 0)
+    streaks = entry.streak
+    streak = streaks[want]
     try:
-        if kernel and entry.blocking:
+        if kernel and streak >= _STREAK and entry.blocking:
+            streak += 1
+            streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
             result = _in_kernel(call, deadline)
         else:
             try:
@@ -182,10 +200,13 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             except RetryLater:
                 result = _retry(call, deadline, later(0))
             except BlockingIOError:
-                if kernel and _make_blocking(entry):
+                streaks[want] = streak + 1
+                if kernel and (entry.blocking or _make_blocking(entry)):
                     result = _in_kernel(call, deadline)
                 else:
                     result = _retry(call, deadline, 0.0)
+            else:
+                streaks[want] = 0
     except OSError as exc:
         if exc.errno == errno.EBADF or entry.closed:
             raise trio.ClosedResourceError("the socket is closed") from exc

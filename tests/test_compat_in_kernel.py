@@ -1,8 +1,9 @@
 """compat's driver blocking in the system call, and waking it with ``shutdown``.
 
-A receive or send that once found its socket not ready clears the fd's
-``O_NONBLOCK`` and from then on blocks in the kernel, bounded by
-``SO_RCVTIMEO`` / ``SO_SNDTIMEO``. The behaviour must be what it was with
+A receive or send that finds its socket not ready clears the fd's
+``O_NONBLOCK`` and blocks in the kernel, bounded by ``SO_RCVTIMEO`` /
+``SO_SNDTIMEO``; after ``_STREAK`` such calls in a row it blocks at once,
+without trying first (every ``_PROBE``-th tries first again). The behaviour must be what it was with
 ``poll``: what is there is returned, ``timeout`` bounds the whole call
 (``0`` still tries once), a close from another thread wakes the call, a
 second reader is busy. New here: the closed fd's number stays taken until
@@ -35,6 +36,7 @@ from _compat_net import (
 )
 from _fds import Fds, Owned
 from trionet.compat import socket as c
+from trionet.compat._drive_sync import _PROBE, _STREAK
 from trionet.compat.tcp import Tcp
 
 import trionet
@@ -52,6 +54,16 @@ def in_kernel_pair(fds: Fds) -> Pair:
         c.recv(pair.server, timeout=SHORT)
     assert entry(pair.server).blocking
     assert os.get_blocking(pair.server)
+    return pair
+
+
+def waiting_at_once(fds: Fds) -> Pair:
+    """A connected pair whose server side's reads block in the kernel without trying first."""
+    pair = in_kernel_pair(fds)
+    for _ in range(_STREAK):
+        with pytest.raises(trionet.Timeout):
+            c.recv(pair.server, timeout=0.001)
+    assert entry(pair.server).streak[READ] >= _STREAK
     return pair
 
 
@@ -107,7 +119,7 @@ class TestBlockingInTheKernel:
         expect_timeout(lambda: c.send(pair.client, chunk, timeout=SHORT))
 
     def test_the_kernel_limit_is_set_once_for_calls_with_one_timeout(self, fds: Fds) -> None:
-        pair = in_kernel_pair(fds)
+        pair = waiting_at_once(fds)
         target = entry(pair.server)
         for _ in range(3):
             c.send(pair.client, b"x")
@@ -118,6 +130,21 @@ class TestBlockingInTheKernel:
         assert target.timeo[READ] is None
         limit = target.sock.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVTIMEO, 16)
         assert limit == bytes(16)
+
+    def test_a_socket_that_is_ready_again_goes_back_to_trying_first(self, fds: Fds) -> None:
+        pair = waiting_at_once(fds)
+        for _ in range(_PROBE + 1):
+            c.send(pair.client, b"x")
+            assert c.recv(pair.server, timeout=GUARD) == b"x"
+        assert entry(pair.server).streak[READ] == 0
+
+    def test_a_socket_that_stays_unready_keeps_waiting_at_once(self, fds: Fds) -> None:
+        pair = waiting_at_once(fds)
+        for _ in range(_PROBE + 1):
+            sender = Worker(lambda: (wait_until_sleeping(pair.server), c.send(pair.client, b"y")))
+            assert c.recv(pair.server, timeout=GUARD) == b"y"
+            sender.outcome()
+        assert entry(pair.server).streak[READ] >= _STREAK
 
     def test_a_second_reader_is_busy(self, fds: Fds) -> None:
         pair = in_kernel_pair(fds)

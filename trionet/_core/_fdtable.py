@@ -86,6 +86,7 @@ class Entry:
         "fd",
         "sleepers",
         "sock",
+        "streak",
         "stream",
         "timeo",
     )
@@ -113,6 +114,9 @@ class Entry:
         # SO_RCVTIMEO / SO_SNDTIMEO it set last (None: none, the default).
         self.blocking = False
         self.timeo: list[float | None] = [None, None]
+        # Per direction (READ, WRITE): how many calls in a row in compat found
+        # the socket not ready; compat's hint to block in the kernel at once.
+        self.streak = [0, 0]
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
