@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -279,43 +279,44 @@ def test_connect_in_plain_text_to_a_python_tls_server_says_to_use_tls() -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     leaf.configure_cert(context)
     failures: list[ssl.SSLError] = []
-    with socket.create_server(("127.0.0.1", 0)) as listener:
 
-        def serve_tls() -> None:
-            conn, _ = listener.accept()
-            try:
-                context.wrap_socket(conn, server_side=True).close()
-            except ssl.SSLError as exc:
-                failures.append(exc)
-            finally:
-                conn.close()
-
-        peer = threading.Thread(target=serve_tls)
-        peer.start()
+    def serve_tls(conn: socket.socket) -> None:
         try:
-            done = _connect("127.0.0.1", str(listener.getsockname()[1]), stdin="hello\n")
-        finally:
-            peer.join(30)
+            context.wrap_socket(conn, server_side=True).close()
+        except ssl.SSLError as exc:
+            failures.append(exc)
+
+    done = _connect_to_one_peer(serve_tls, stdin="hello\n")
     assert len(failures) == 1  # the server's side: its handshake failed
     assert done.returncode == 1
     assert "if it speaks TLS, connect with --tls" in done.stderr
 
 
-def test_connect_in_plain_text_to_a_server_answering_tls_says_so() -> None:
+def _connect_to_one_peer(
+    peer: Callable[[socket.socket], None], stdin: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``connect`` against a loopback listener whose one connection ``peer`` handles."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
 
-        def answer_with_an_alert() -> None:
+        def accept_one() -> None:
             conn, _ = listener.accept()
             with conn:
-                conn.recv(100)
-                conn.sendall(b"\x15\x03\x03\x00\x02\x02\x46")  # protocol_version alert
+                peer(conn)
 
-        peer = threading.Thread(target=answer_with_an_alert)
-        peer.start()
+        thread = threading.Thread(target=accept_one)
+        thread.start()
         try:
-            done = _connect("127.0.0.1", str(listener.getsockname()[1]), stdin="hello\n")
+            return _connect("127.0.0.1", str(listener.getsockname()[1]), stdin=stdin)
         finally:
-            peer.join(30)
+            thread.join(30)
+
+
+def test_connect_in_plain_text_to_a_server_answering_tls_says_so() -> None:
+    def answer_with_an_alert(conn: socket.socket) -> None:
+        conn.recv(100)
+        conn.sendall(b"\x15\x03\x03\x00\x02\x02\x46")  # protocol_version alert
+
+    done = _connect_to_one_peer(answer_with_an_alert, stdin="hello\n")
     assert done.returncode == 1
     assert "the server speaks TLS: connect with --tls" in done.stderr
     assert done.stdout == ""

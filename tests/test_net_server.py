@@ -141,6 +141,22 @@ async def test_listening_twice_and_closing_when_not_running_raise(
         server.close()
 
 
+async def test_listening_comes_on_a_later_tick_and_not_once_closed(
+    autojump_clock: MockClock,
+) -> None:
+    log: list[str] = []
+    async with net.create_server() as server:
+        await server.listen(0, "127.0.0.1")
+        server.on("listening", lambda: log.append("listening"))  # after, as in Node
+        assert log == []
+        await until(lambda: log)
+        server.close()
+        await server.listen(0, "127.0.0.1")
+        server.close()  # before the tick: no 'listening' (Node's emitListeningNT)
+        await server.wait_closed()
+    assert log == ["listening"]
+
+
 async def test_close_right_after_listen_leaves_a_reused_fd_number_alone(
     tmp_path: Path, autojump_clock: MockClock
 ) -> None:
