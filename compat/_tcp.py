@@ -19,7 +19,6 @@ calls, each the async call's ``trionet._core._prepare.Call`` run by
 
 from __future__ import annotations
 
-import socket as _stdsocket
 import time
 from collections.abc import Callable, Sequence
 from typing import final, overload
@@ -30,6 +29,7 @@ from trionet._core._addr import SockAddr
 from trionet._core._args import outgoing, writable_view
 from trionet._core._checks import check_bool
 from trionet._core._constants import SOCK_STREAM
+from trionet._core._named import getaddrinfo_sync
 from trionet._core._timeout import Timeout, check_timeout
 from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
 from trionet._proxy_read import ProxyHeaderError, log_dropped
@@ -121,7 +121,7 @@ class Tcp(TcpBase, SyncSocketObject):
             return _Connecting(dial, deadline, _checked(callback)).start()
         infos = None
         if dial.lookup is not None:
-            infos = _stdsocket.getaddrinfo(*dial.lookup, type=SOCK_STREAM)
+            infos = getaddrinfo_sync(*dial.lookup, type=SOCK_STREAM)
             deadline.left("create_client")
         for target in dial.targets(infos):
             with dial.attempt(target) as attempt:
@@ -357,7 +357,7 @@ class _Connecting:
         infos = None
         try:
             if self._dial.lookup is not None:
-                infos = _stdsocket.getaddrinfo(*self._dial.lookup, type=SOCK_STREAM)
+                infos = getaddrinfo_sync(*self._dial.lookup, type=SOCK_STREAM)
         except OSError as exc:
             self._dial.failed(exc)
             infos = []

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import trio
 from _ports import refusing_port
+from trionet.compat.tcp import Tcp as SyncTcp
 
 from trionet import net
 from trionet import socket as s
@@ -156,3 +157,9 @@ async def test_a_host_that_does_not_resolve_is_named() -> None:
     with pytest.raises(stdsocket.gaierror, match="'no such host'"):
         async with net.connect(1, "no such host"):
             pass
+
+
+def test_compat_names_a_host_that_does_not_resolve() -> None:
+    with pytest.raises(stdsocket.gaierror, match="'no such host'") as caught:
+        SyncTcp.create_client(("no such host", 1))
+    assert caught.value.filename == "no such host"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import socket as _stdsocket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
 
-__all__ = ["address_text", "getaddrinfo", "named"]
+__all__ = ["address_text", "getaddrinfo", "getaddrinfo_sync", "named"]
 
 
 def address_text(address: Any) -> str:
@@ -32,13 +34,29 @@ def named(exc: OSError, address: Any) -> OSError:
     return OSError(exc.errno, exc.strerror, address_text(address))
 
 
+@contextmanager
+def _naming(host: str) -> Iterator[None]:
+    try:
+        yield
+    except _stdsocket.gaierror as exc:
+        raise _stdsocket.gaierror(exc.errno, exc.strerror, host) from None
+
+
 async def getaddrinfo(host: str, port: int | None, family: int = 0, type: int = 0) -> Any:
     """trio's ``getaddrinfo``; a failed lookup names its host, as Node's ``ENOTFOUND`` does.
 
     Raises:
         socket.gaierror: the lookup failed, ``host`` as its ``filename``.
     """
-    try:
+    with _naming(host):
         return await trio.socket.getaddrinfo(host, port, family, type)
-    except _stdsocket.gaierror as exc:
-        raise _stdsocket.gaierror(exc.errno, exc.strerror, host) from None
+
+
+def getaddrinfo_sync(host: str, port: int | None, family: int = 0, type: int = 0) -> Any:
+    """The stdlib's blocking ``getaddrinfo`` for compat, naming its host the same way.
+
+    Raises:
+        socket.gaierror: the lookup failed, ``host`` as its ``filename``.
+    """
+    with _naming(host):
+        return _stdsocket.getaddrinfo(host, port, family, type)
