@@ -58,6 +58,7 @@ from trionet._core._fdtable import (
 )
 from trionet._core._prepare import Call
 from trionet._core._timeout import Timeout
+from trionet._seam import SimulatedSocket
 
 __all__ = ["Deadline", "block", "wake_fd"]
 
@@ -347,6 +348,10 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
         # -1: an mports listener that a close in another thread has just
         # closed; its port is gone, and the close signals the wake-up fd.
         sleeper.watch(tuple(fd for fd in entry.all_fds() if fd >= 0), _EVENTS[want])
+    elif _EVENTS[want] == select.POLLOUT and isinstance(entry.sock, SimulatedSocket):
+        # A virtual socket's fd shows "neither readable nor writable" as
+        # writable (docs/design/vnet.md): poll its write fd, or spin.
+        sleeper.watch((entry.sock.write_fd(),), _EVENTS[want])
     else:
         sleeper.watch((entry.fd,), _EVENTS[want])
     # poll() takes an int of milliseconds: a longer timeout waits in slices.

@@ -40,6 +40,15 @@ class SimulatedSocket(_stdsocket.socket):
         """Forget a datagram socket's connected peer (``connect`` to ``AF_UNSPEC``)."""
         raise NotImplementedError
 
+    def write_fd(self) -> int:
+        """An fd that polls ``POLLOUT`` exactly when the socket is writable.
+
+        ``fileno()`` cannot show "neither readable nor writable" (it shows
+        writable then); a level-triggered waiter for a write polls this
+        one instead, or it would spin while a connect is in flight.
+        """
+        raise NotImplementedError
+
 
 class Simulation(Protocol):
     """What the fd level asks of a simulated kernel."""

@@ -99,6 +99,8 @@ class VSocket(SimulatedSocket):
         self._type = type & ~(_stdsocket.SOCK_NONBLOCK | _stdsocket.SOCK_CLOEXEC)
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._counter = 0
+        self._wfd: int | None = None  # see write_fd
+        self._wfull = False
         self.options: dict[tuple[int, int], Any] = {}
         self.local: Any = None
         self.dead = False  # closed, or its host crashed
@@ -272,6 +274,8 @@ class VSocket(SimulatedSocket):
             return
         readable = self.readable() or self.dead or bool(self.error)
         writable = self.writable() or self.dead or bool(self.error)
+        if self._wfd is not None:
+            self._show_writable(writable)
         if not readable and not writable and not self._counter:
             # Still showing "not readable" and now unwritable too: no edge.
             # Linux wakes nobody here (a send buffer draining below the
@@ -304,6 +308,24 @@ class VSocket(SimulatedSocket):
             self.teardown(crashed=True)
             self.sync()
 
+    def write_fd(self) -> int:
+        # Made on first use (compat's driver), so async code pays nothing.
+        if self._wfd is None:
+            self._wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._wfull = False
+            self._show_writable(self.writable() or self.dead or bool(self.error))
+        return self._wfd
+
+    def _show_writable(self, writable: bool) -> None:
+        """The write fd polls writable exactly when the socket is (a full counter is not)."""
+        assert self._wfd is not None
+        if writable == self._wfull:
+            if writable:
+                os.eventfd_read(self._wfd)
+            else:
+                os.eventfd_write(self._wfd, _FULL)
+            self._wfull = not writable
+
     def close(self) -> None:
         if self.released:
             return
@@ -314,6 +336,8 @@ class VSocket(SimulatedSocket):
         self.host.sockets.discard(self)
         self.released = True
         os.close(self._efd)
+        if self._wfd is not None:
+            os.close(self._wfd)
 
     def teardown(self, crashed: bool) -> None:
         """Let the peer know (FIN or RST) and free what the socket holds."""
@@ -322,6 +346,8 @@ class VSocket(SimulatedSocket):
     def __del__(self) -> None:
         if not getattr(self, "released", True):
             os.close(self._efd)
+            if self._wfd is not None:
+                os.close(self._wfd)
 
 
 _lock_methods(VSocket)
