@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any
 
+import _no_dns
 import pytest
 import trio
 from _fds import IP_KINDS, Fds, Owned, skip_without_broadcast
@@ -23,6 +24,9 @@ from trionet.testing import VirtualNetwork
 
 # A hung trio test fails alone instead of breaking the run for the next one.
 pytest_plugins = ["_hangs"]
+
+
+_no_dns.install()
 
 
 @pytest.fixture(autouse=True)
