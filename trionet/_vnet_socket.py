@@ -18,17 +18,18 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import operator
 import os
 import socket as _stdsocket
 import struct
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, SupportsIndex
 
 from ._seam import SimulatedSocket
 from ._vnet_hosts import WILDCARDS, Host
 from ._vnet_kernel import Kernel
 
-__all__ = ["VSocket", "os_error"]
+__all__ = ["VSocket", "check_bufsize", "os_error"]
 
 _FULL: Final = 2**64 - 2  # the largest counter: readable, and no write fits
 _SO_BINDTODEVICE: Final = (_stdsocket.SOL_SOCKET, 25)
@@ -84,6 +85,14 @@ def _lock_methods(cls: type) -> None:
             setattr(cls, name, _locked(value))
 
 
+def check_bufsize(bufsize: SupportsIndex, what: str = "recv") -> int:
+    """The stdlib socket's own check of a receive size, made before any other."""
+    size = operator.index(bufsize)  # TypeError for a float, as the C method raises
+    if size < 0:
+        raise ValueError(f"negative buffersize in {what}")
+    return size
+
+
 class VSocket(SimulatedSocket):
     """What stream and datagram virtual sockets share."""
 
@@ -106,6 +115,9 @@ class VSocket(SimulatedSocket):
         self.dead = False  # closed, or its host crashed
         self.released = False  # closed by its owner: the eventfd is gone
         self.error = 0  # what SO_ERROR (and the next call) reports
+        # Waiters that do not use the fd (trio's sockets, _vnet_trio): called
+        # once at the next change of state.
+        self.watchers: list[Callable[[], None]] = []
         host.sockets.add(self)
 
     # What the stdlib's socket object answers ------------------------------
@@ -272,8 +284,8 @@ class VSocket(SimulatedSocket):
         """Make the eventfd show the socket's readiness, with an edge for its waiters."""
         if self.released:
             return
-        readable = self.readable() or self.dead or bool(self.error)
-        writable = self.writable() or self.dead or bool(self.error)
+        readable = self.ready_to_read()
+        writable = self.ready_to_write()
         if self._wfd is not None:
             self._show_writable(writable)
         if not readable and not writable and not self._counter:
@@ -294,6 +306,21 @@ class VSocket(SimulatedSocket):
         if counter:
             os.eventfd_write(self._efd, counter)
         self._counter = counter
+        self.wake_watchers()
+
+    def ready_to_read(self) -> bool:
+        """What poll says: readable (a failed or dead socket is, so its call can fail)."""
+        return self.readable() or self.dead or bool(self.error)
+
+    def ready_to_write(self) -> bool:
+        """What poll says: writable."""
+        return self.writable() or self.dead or bool(self.error)
+
+    def wake_watchers(self) -> None:
+        """The state changed: every waiter that does not use the fd looks again."""
+        watchers, self.watchers = self.watchers, []
+        for wake in watchers:
+            wake()
 
     def _check_alive(self) -> None:
         if self.dead:

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ._vnet_hosts import Host
 from ._vnet_kernel import Kernel, Wire
-from ._vnet_socket import VSocket, os_error
+from ._vnet_socket import VSocket, check_bufsize, os_error
 
 __all__ = ["VStream"]
 
@@ -307,6 +307,7 @@ class VStream(VSocket):
             raise os_error(code)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        bufsize = check_bufsize(bufsize)
         self._check_alive()
         self._raise_error()
         if self.listening:

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from ._vnet_hosts import Host
 from ._vnet_kernel import Kernel
-from ._vnet_socket import VSocket, os_error
+from ._vnet_socket import VSocket, check_bufsize, os_error
 
 __all__ = ["VDatagram"]
 
@@ -185,6 +185,7 @@ class VDatagram(VSocket):
         self.sync()
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        bufsize = check_bufsize(bufsize, "recvfrom")
         self._check_alive()
         if not self.inbox:
             raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
