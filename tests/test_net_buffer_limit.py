@@ -22,9 +22,6 @@ from trionet import net
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
-LOOPBACK_ONLY = {
-    "test_a_server_with_a_bound_survives_a_never_reading_client": "its client is a trio socket",
-}
 
 CHUNK = b"x" * 65536
 BOUND = 1024 * 1024

@@ -19,15 +19,6 @@ from trionet._tls_options import server_context
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
-LOOPBACK_ONLY = {
-    "test_every_stream_call_is_a_cancel_point": "the peer is a trio listener",
-    "test_is_readable_sees_data_and_the_peer_closing": "the peer is a trio listener",
-    "test_open_stream_connect_timeout_bounds_the_handshake": "the peer is a trio listener",
-    "test_open_stream_passes_trios_half_closeable_check": "the peer is a trio listener",
-    "test_open_stream_tls_passes_trios_check": "the peer is a trio listener",
-    "test_socket_start_tls_pulled_client_against_stream_server": "the peer is a trio listener",
-    "test_stream_busy_and_closed": "the peer is a trio listener",
-}
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ ended the server.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import socket as stdsocket
 import struct
@@ -23,10 +22,14 @@ from typing import Any
 
 import pytest
 import trio
+from _fds import kernel_socket
 
 from trionet import net
 from trionet._core._exception_groups import open_nursery
 from trionet.tcp import Tcp
+
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
 
 # Connections per churn test (about 0.5 s each). The README server died of
 # this after 2,000-7,500 when measured; 1,000 caught it in 2 of 3 runs, and
@@ -221,7 +224,7 @@ async def test_a_write_after_its_nursery_exited_raises_closed() -> None:
     """No owner left to run the callback in: the socket is closed for its user."""
 
     def reset_it(sock: net.Socket) -> None:
-        with stdsocket.socket(fileno=os.dup(sock.fileno())) as dup:
+        with kernel_socket(sock.fileno()) as dup:
             dup.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.destroy()  # the last fd of it: an RST
 
