@@ -6,12 +6,14 @@ closes if its own side has ended (Node's goodbye server, ported word for
 word in ``test_seed_snippets.py``). Pulled, it
 follows trio's ``HalfCloseableStream``: the FIN never ends our side.
 Flowing, it is Node's: without ``allow_half_open`` the FIN ends our side.
-Every peer here is a real loopback socket.
+Every test runs on real loopback and on the virtual network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket as stdsocket
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -24,12 +26,14 @@ from trionet.testing import socket_pair
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
-LOOPBACK_ONLY = {
-    "test_a_paused_socket_does_not_read_ahead": "a blocking stdlib client",
-    "test_an_unread_socket_sees_the_fin_of_a_plain_client": "a blocking stdlib client",
-    "test_reading_ahead_takes_one_chunk_and_a_pull_gets_everything_in_order": "stdlib client",
-    "test_unread_data_keeps_the_fin_unseen_until_it_is_read": "a blocking stdlib client",
-}
+
+
+@contextlib.asynccontextmanager
+async def plain_client(port: int) -> AsyncIterator[trio.socket.SocketType]:
+    """A client that is not trionet's: a trio socket connected to ``port``."""
+    with trio.socket.socket() as raw:
+        await raw.connect(("127.0.0.1", port))
+        yield raw
 
 
 def record(sock: net.Socket, log: list[object]) -> None:
@@ -41,34 +45,31 @@ def record(sock: net.Socket, log: list[object]) -> None:
 
 async def test_an_unread_socket_sees_the_fin_of_a_plain_client(autojump_clock: MockClock) -> None:
     log: list[object] = []
-    async with serving(lambda sock: record(sock, log)) as served:
-        with stdsocket.create_connection(("127.0.0.1", served.port)) as raw:
-            raw.setblocking(False)
-            peer = await served.next_socket()
-            raw.shutdown(stdsocket.SHUT_WR)
-            await until(lambda: "end" in names(log))
-            # It has said nothing to finish: its side stays open (rule 29).
-            assert not peer.destroyed
-            assert peer.ready_state == "writeOnly"
-            peer.end(b"late reply")
-            await peer.wait_closed()
-            assert raw.recv(100) == b"late reply"
+    async with serving(lambda sock: record(sock, log)) as served, plain_client(served.port) as raw:
+        peer = await served.next_socket()
+        raw.shutdown(stdsocket.SHUT_WR)
+        await until(lambda: "end" in names(log))
+        # It has said nothing to finish: its side stays open (rule 29).
+        assert not peer.destroyed
+        assert peer.ready_state == "writeOnly"
+        peer.end(b"late reply")
+        await peer.wait_closed()
+        assert await raw.recv(100) == b"late reply"
     assert names(log) == ["end", "finish", "close"]
 
 
 async def test_unread_data_keeps_the_fin_unseen_until_it_is_read(autojump_clock: MockClock) -> None:
     log: list[object] = []
-    async with serving(lambda sock: record(sock, log)) as served:
-        with stdsocket.create_connection(("127.0.0.1", served.port)) as raw:
-            raw.sendall(b"unread")
-            raw.shutdown(stdsocket.SHUT_WR)
-            peer = await served.next_socket()
-            await trio.sleep(1)
-            assert log == []
-            assert peer.bytes_read == 0  # read ahead, not delivered
-            got = bytearray()
-            peer.on("data", got.extend)
-            await peer.wait_closed()
+    async with serving(lambda sock: record(sock, log)) as served, plain_client(served.port) as raw:
+        assert await raw.send(b"unread") == 6
+        raw.shutdown(stdsocket.SHUT_WR)
+        peer = await served.next_socket()
+        await trio.sleep(1)
+        assert log == []
+        assert peer.bytes_read == 0  # read ahead, not delivered
+        got = bytearray()
+        peer.on("data", got.extend)
+        await peer.wait_closed()
     assert got == b"unread"
     assert names(log) == ["end", "finish", "close"]
 
@@ -77,40 +78,37 @@ async def test_reading_ahead_takes_one_chunk_and_a_pull_gets_everything_in_order
     autojump_clock: MockClock,
 ) -> None:
     message = bytes(range(256)) * 4096  # 1 MiB: far more than one chunk
-    async with serving() as served:
-        with stdsocket.create_connection(("127.0.0.1", served.port)) as raw:
-            raw.setblocking(False)
-            raw.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
-            peer = await served.next_socket()
-            trionet.socket.set_recv_buffer_size(peer.fileno(), 65536)
-            sent = 0
-            for _ in range(10_000):
-                try:
-                    sent += raw.send(memoryview(message)[sent:])
-                except BlockingIOError:
-                    await trio.sleep(0.01)
-                    if sent < len(message):
-                        break
-                if sent == len(message):
-                    break
-            # The kernel's buffers and one chunk ahead: the peer feels backpressure.
-            assert 0 < sent < len(message)
-            received = bytearray()
-            while len(received) < sent:
-                received += await peer.receive_some()
-            assert received == message[: len(received)]
+    async with serving() as served, plain_client(served.port) as raw:
+        raw.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
+        peer = await served.next_socket()
+        trionet.socket.set_recv_buffer_size(peer.fileno(), 65536)
+        sent = 0
+        for _ in range(10_000):
+            # A send that blocks for 10 ms: the buffers are full for good.
+            with trio.move_on_after(0.01) as blocked:
+                sent += await raw.send(memoryview(message)[sent:])
+            if blocked.cancelled_caught or sent == len(message):
+                break
+        # The kernel's buffers and one chunk ahead: the peer feels backpressure.
+        assert 0 < sent < len(message)
+        received = bytearray()
+        while len(received) < sent:
+            received += await peer.receive_some()
+        assert received == message[: len(received)]
 
 
 async def test_a_paused_socket_does_not_read_ahead(autojump_clock: MockClock) -> None:
     log: list[object] = []
-    async with serving(lambda sock: record(sock, log), pause_on_connect=True) as served:
-        with stdsocket.create_connection(("127.0.0.1", served.port)) as raw:
-            peer = await served.next_socket()
-            raw.shutdown(stdsocket.SHUT_WR)
-            await trio.sleep(1)
-            assert log == []  # paused: it does not read from the kernel at all
-            peer.resume()
-            await until(lambda: "close" in names(log))
+    async with (
+        serving(lambda sock: record(sock, log), pause_on_connect=True) as served,
+        plain_client(served.port) as raw,
+    ):
+        peer = await served.next_socket()
+        raw.shutdown(stdsocket.SHUT_WR)
+        await trio.sleep(1)
+        assert log == []  # paused: it does not read from the kernel at all
+        peer.resume()
+        await until(lambda: "close" in names(log))
     assert names(log) == ["end", "finish", "close"]
 
 
