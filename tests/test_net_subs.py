@@ -19,6 +19,9 @@ from test_net_examples import _load
 
 from trionet import net, task
 
+# Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
+OVER_VNET = True
+
 LIMIT = 20  # seconds: a generous bound for any one test
 
 

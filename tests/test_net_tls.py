@@ -33,9 +33,6 @@ from trionet._tls_options import client_context
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
 OVER_VNET = True
-LOOPBACK_ONLY = {
-    "test_subs_handshake_in_the_task_that_serves": "trionet.task is not simulated yet",
-}
 
 NAMES = ("example.test", "127.0.0.1", "::1")
 
