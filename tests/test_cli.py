@@ -224,7 +224,8 @@ def test_every_command_has_help(command: str) -> None:
         (["connect", "127.0.0.1"], "give HOST PORT, or --unix PATH"),
         (["connect", "--timeout", "-1", "h", "1"], "must be a number of seconds"),
         (["bench", "localhost"], "TARGET must be HOST:PORT"),
-        (["bench", "no-such-host.invalid:1"], "TARGET: cannot resolve 'no-such-host.invalid'"),
+        # A name the resolver rejects by itself: no DNS query leaves the machine.
+        (["bench", "no such host:1"], "TARGET: cannot resolve 'no such host'"),
         (["bench", "127.0.0.1:1", "--connections", "0"], "must be at least 1"),
         (["bench", "127.0.0.1:1", "--stream", "-1"], "must be 0 (ping-pong) or a number of MiB"),
         (["serve", "--subs", "-1"], "must be 0 or more"),

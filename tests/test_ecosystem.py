@@ -60,7 +60,8 @@ def node_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     del node
     folder = tmp_path_factory.mktemp("node_ws")
     done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", "ws"],
+        # From npm's cache when it holds ws: the registry is asked once per machine.
+        [npm, "install", "--prefer-offline", "--no-audit", "--no-fund", "--silent", "ws"],
         cwd=folder,
         capture_output=True,
         text=True,
