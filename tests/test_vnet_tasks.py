@@ -13,7 +13,7 @@ from trionet import socket as s
 from trionet import task
 from trionet._core._fdtable import entry
 from trionet.tcp import Tcp
-from trionet.testing import VirtualNetwork
+from trionet.testing import TraceEntry, VirtualNetwork
 
 
 async def _echo_peer(port: int, answers: int) -> str:
@@ -166,3 +166,24 @@ async def test_tasks_opened_by_tasks_share_the_clock_too(autojump_clock: MockClo
         start = trio.current_time()
         assert await opener.join() == 5.0
         assert trio.current_time() - start == 5.0
+
+
+async def _traced_ping(seed: int) -> tuple[TraceEntry, ...]:
+    async with VirtualNetwork(seed=seed, latency=0.05, jitter=0.02) as vnet:
+        vnet.add_host("peer.test")
+        async with contextlib.AsyncExitStack() as stack:
+            peer = await _open_peer(stack, vnet, 7000)
+            assert await _ping(7000, timeout=1.0)
+            assert await peer.join() == "done"
+        return tuple(vnet.trace)
+
+
+def test_one_seed_gives_one_trace_with_a_task_peer() -> None:
+    # The peer's thread is scheduled by the OS, not by the seed: the trace
+    # must not depend on it.
+    def trace(seed: int) -> tuple[TraceEntry, ...]:
+        return trio.run(_traced_ping, seed, clock=MockClock(autojump_threshold=0))
+
+    first = trace(1)
+    assert {trace(1) for _ in range(9)} == {first}
+    assert trace(2) != first
