@@ -24,6 +24,17 @@ async def _listener(port: int, addr: str = "0.0.0.0", backlog: int = 5) -> int:
     return fd
 
 
+async def _connected_to_db(vnet: VirtualNetwork) -> tuple[int, int, int]:
+    """A listener on host ``db.test`` (127.77.0.1:5432), and a connection to it from localhost."""
+    vnet.add_host("db.test")
+    with vnet.host("db.test"):
+        listener = await _listener(5432)
+    client = s.socket(s.AF_INET, s.SOCK_STREAM)
+    await s.connect(client, ("127.77.0.1", 5432))
+    server, _ = await s.accept(listener)
+    return listener, client, server
+
+
 async def test_sockets_are_virtual_and_their_fds_are_real_unique_numbers() -> None:
     async with VirtualNetwork():
         fd = s.socket(s.AF_INET, s.SOCK_STREAM)
@@ -200,12 +211,7 @@ async def test_unix_paths_belong_to_their_host() -> None:
 
 async def test_a_partition_delays_tcp_until_it_heals(autojump_clock: MockClock) -> None:
     async with VirtualNetwork(latency=0.01) as vnet:
-        vnet.add_host("db.test")
-        with vnet.host("db.test"):
-            listener = await _listener(5432)
-        client = s.socket(s.AF_INET, s.SOCK_STREAM)
-        await s.connect(client, ("127.77.0.1", 5432))
-        server, _ = await s.accept(listener)
+        listener, client, server = await _connected_to_db(vnet)
         vnet.partition("localhost", "db.test")
         await s.send(client, b"late")
         with pytest.raises(s.Timeout):
@@ -221,12 +227,7 @@ async def test_a_partition_delays_tcp_until_it_heals(autojump_clock: MockClock) 
 
 async def test_reset_and_crash_and_restart(autojump_clock: MockClock) -> None:
     async with VirtualNetwork(latency=0.01) as vnet:
-        vnet.add_host("db.test")
-        with vnet.host("db.test"):
-            listener = await _listener(5432)
-        client = s.socket(s.AF_INET, s.SOCK_STREAM)
-        await s.connect(client, ("127.77.0.1", 5432))
-        server, _ = await s.accept(listener)
+        listener, client, server = await _connected_to_db(vnet)
         vnet.reset("localhost", "db.test")
         with pytest.raises(ConnectionResetError):
             await s.recv(client)
