@@ -202,9 +202,8 @@ def sleep_on(
     try:
         if target.closed:
             raise trio.ClosedResourceError("the socket was closed")
-        if len(sleepers) > 1 and _came_second(target, wake_fd, want):
-            verb = "receiving on" if want == _readiness.READ else "sending on"
-            raise trio.BusyResourceError(f"another thread is already {verb} this socket")
+        if len(sleepers) > 1:
+            check_alone(target, wake_fd, want)
         return poll(wait)
     finally:
         del sleepers[wake_fd]
@@ -264,7 +263,8 @@ def check_alone(target: Entry, key: int, want: int) -> None:
 def left_closed(target: Entry) -> None:
     """A thread has left the kernel on closed ``target``: the last one out closes it."""
     with _locked:
-        if not target.deferred or any(other < 0 for other in target.sleepers):
+        # A copy: sleepers come and go without the lock.
+        if not target.deferred or any(other < 0 for other in list(target.sleepers)):
             return
         target.deferred = False
     _close_entry(target)
