@@ -338,3 +338,10 @@ async def test_the_fixture_makes_the_tests_sockets_virtual(
     finally:
         s.close(fd)
     assert [entry.kind for entry in trionet_vnet.trace] == ["udp"]
+
+
+async def test_a_host_without_addresses_gets_the_first_free_one() -> None:
+    async with VirtualNetwork() as vnet:
+        vnet.add_host("given.test", addresses=["127.77.0.1"])
+        later = vnet.add_host("later.test")
+        assert later.addresses == ("127.77.0.2",)

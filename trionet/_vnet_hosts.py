@@ -13,10 +13,11 @@ import ipaddress
 import os
 from typing import Final, Protocol, final
 
-__all__ = ["WILDCARDS", "Bindable", "Host", "is_loopback"]
+__all__ = ["VIRTUAL_RANGE", "WILDCARDS", "Bindable", "Host", "is_loopback"]
 
 _LOOPBACK_NET: Final = ipaddress.ip_network("127.0.0.0/8")
-_VIRTUAL_RANGE: Final = ipaddress.ip_network("127.77.0.0/16")
+# Host addresses come from here, unless given (SPEC 9).
+VIRTUAL_RANGE: Final = ipaddress.ip_network("127.77.0.0/16")
 WILDCARDS: Final = frozenset({"0.0.0.0", "::", ""})
 _EPHEMERAL_LOW: Final = 49152
 _EPHEMERAL_HIGH: Final = 65535
@@ -34,7 +35,7 @@ def is_loopback(addr: str) -> bool:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
-    return ip.version == 4 and ip in _LOOPBACK_NET and ip not in _VIRTUAL_RANGE
+    return ip.version == 4 and ip in _LOOPBACK_NET and ip not in VIRTUAL_RANGE
 
 
 class Bindable(Protocol):

@@ -21,7 +21,7 @@ from typing import Any, final
 import trio
 
 from . import _seam
-from ._vnet_hosts import Host
+from ._vnet_hosts import VIRTUAL_RANGE, Host
 from ._vnet_kernel import Kernel, TraceEntry
 from ._vnet_links import Link, check_link
 from ._vnet_socket import VSocket
@@ -34,7 +34,6 @@ __all__ = ["VirtualNetwork"]
 
 _LOCALHOST = ("127.0.0.1", "::1")
 _LOCALHOST_OUTGOING = "127.77.255.254"
-_RANGE = ipaddress.ip_network("127.77.0.0/16")
 
 
 class _Binding:
@@ -266,8 +265,9 @@ class VirtualNetwork:
         if key in kernel.hosts:
             raise ValueError(f"host {name!r} exists already")
         if addresses is None:
-            taken = len(kernel.hosts)
-            addresses = (str(_RANGE[taken]),)
+            # The first free one: given addresses may have taken any of them.
+            free = (str(ip) for ip in VIRTUAL_RANGE.hosts() if str(ip) not in kernel.by_address)
+            addresses = (next(free),)
         chosen: list[str] = []
         for addr in addresses:
             try:
