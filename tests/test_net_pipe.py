@@ -22,15 +22,17 @@ async def _peer_of(served: Serving, sock: net.Socket) -> net.Socket:
 
 
 async def test_an_echo_by_pipe_pauses_while_its_queue_is_full(autojump_clock: MockClock) -> None:
-    # The client sends 1 MiB and reads only a second later: without
-    # backpressure the server would queue all of it.
+    # The client sends more than both kernels' buffers hold and reads only a
+    # second later: without backpressure the server would queue the rest.
     queued: list[int] = []
+    drains: list[None] = []
 
     def on_connection(c: net.Socket) -> None:
         c.on("data", lambda chunk: queued.append(c.buffer_size))
+        c.on("drain", lambda: drains.append(None))
         c.pipe(c)
 
-    payload = bytes(range(256)) * (_MIB // 256)
+    payload = bytes(range(256)) * (32 * _MIB // 256)
     async with (
         serving(on_connection, high_water_mark=1024) as served,
         net.connect(served.port, "127.0.0.1") as client,
@@ -45,7 +47,9 @@ async def test_an_echo_by_pipe_pauses_while_its_queue_is_full(autojump_clock: Mo
         await trio.sleep(1)
         echoed = b"".join([chunk async for chunk in client])
     assert echoed == payload
-    # Paused at the mark: at most what one read brings on top of it.
+    # The queue did fill, and the pipe waited for it to drain...
+    assert drains
+    # ...pausing at the mark: at most what one read brings on top of it.
     assert max(queued) <= 1024 + 262144 < len(payload)
 
 
