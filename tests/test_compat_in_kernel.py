@@ -35,13 +35,14 @@ from _compat_net import (
     wait_until_sleeping,
 )
 from _fds import Fds, Owned
+from trionet.compat import _drive_sync
 from trionet.compat import socket as c
 from trionet.compat._drive_sync import _PROBE, _STREAK
 from trionet.compat.tcp import Tcp
 
 import trionet
 from trionet import socket as s
-from trionet._core._fdtable import entry, left_closed
+from trionet._core._fdtable import Entry, entry, left_closed
 from trionet._core._readiness import READ, WRITE
 
 PROMPT = 1.0  # seconds from a close to the blocked call's end; it takes microseconds
@@ -118,9 +119,19 @@ class TestBlockingInTheKernel:
         assert entry(pair.client).blocking
         expect_timeout(lambda: c.send(pair.client, chunk, timeout=SHORT))
 
-    def test_the_kernel_limit_is_set_once_for_calls_with_one_timeout(self, fds: Fds) -> None:
+    def test_the_kernel_limit_is_set_once_for_calls_with_one_timeout(
+        self, fds: Fds, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         pair = waiting_at_once(fds)
         target = entry(pair.server)
+        limits: list[float | None] = []
+        set_limit = _drive_sync._set_limit
+
+        def counting(entry: Entry, want: int, limit: float | None) -> None:
+            limits.append(limit)
+            set_limit(entry, want, limit)
+
+        monkeypatch.setattr(_drive_sync, "_set_limit", counting)
         for _ in range(3):
             c.send(pair.client, b"x")
             assert c.recv(pair.server, timeout=GUARD) == b"x"
@@ -128,6 +139,7 @@ class TestBlockingInTheKernel:
         c.send(pair.client, b"y")
         assert c.recv(pair.server) == b"y"
         assert target.timeo[READ] is None
+        assert limits == [GUARD, None]
         limit = target.sock.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVTIMEO, 16)
         assert limit == bytes(16)
 
