@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import errno
 import ssl
-import sys
 
 import trio
 
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
+from ._core._exception_groups import leaves
 
 __all__ = ["ends_connection"]
 
@@ -34,8 +32,10 @@ def ends_connection(exc: BaseException, closed: bool) -> bool:
     a closed object of the user's own). A group counts when all its
     exceptions do (a handler's nursery wraps them).
     """
-    if isinstance(exc, BaseExceptionGroup):
-        return all(ends_connection(inner, closed) for inner in exc.exceptions)
+    return all(_peer_caused(leaf, closed) for leaf in leaves(exc))
+
+
+def _peer_caused(exc: BaseException, closed: bool) -> bool:
     if isinstance(exc, trio.ClosedResourceError):
         return closed
     if isinstance(exc, (trio.BrokenResourceError, ConnectionError, TimeoutError, ssl.SSLError)):

@@ -18,22 +18,23 @@ import trio
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["collapse", "open_nursery"]
+__all__ = ["collapse", "leaves", "open_nursery"]
 
 
-def _leaves(error: BaseException) -> Iterator[BaseException]:
+def leaves(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside ``error``, nested groups flattened (``error`` itself if no group)."""
     if isinstance(error, BaseExceptionGroup):
         for inner in error.exceptions:
-            yield from _leaves(inner)
+            yield from leaves(inner)
     else:
         yield error
 
 
 def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The exception to raise instead of ``group``, the others noted on it."""
-    leaves = list(_leaves(group))
-    first = next((leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)), leaves[0])
-    for other in leaves:
+    found = list(leaves(group))
+    first = next((leaf for leaf in found if not isinstance(leaf, trio.Cancelled)), found[0])
+    for other in found:
         if other is not first and not isinstance(other, trio.Cancelled):
             note = f"trionet: raised at the same time: {other!r}"
             if sys.version_info >= (3, 11):
