@@ -320,7 +320,7 @@ def test_plugin_fixtures_are_all_named_trionet(user: pytest.Pytester) -> None:
     ours = [
         line.split()[0]
         for line in result.stdout.lines
-        if "_testing_plugin.py" in line and not line.startswith(" ")
+        if "testing/_plugin.py" in line and not line.startswith(" ")
     ]
     assert set(ours) >= {
         "trionet_no_leaks",

@@ -10,17 +10,17 @@ through its entry point) adds the fixtures ``trionet_no_leaks``,
 
 from __future__ import annotations
 
-from ._public import publish as _publish
-from ._testing_fds import fd_leak_check as fd_leak_check
-from ._testing_fds import fd_target as fd_target
-from ._testing_fds import open_fds as open_fds
-from ._testing_pair import TlsPair as TlsPair
-from ._testing_pair import socket_pair as socket_pair
-from ._testing_servers import free_port as free_port
-from ._testing_servers import loopback_pair as loopback_pair
-from ._testing_servers import serve_echo as serve_echo
-from ._vnet_hosts import Host as Host
-from ._vnet_kernel import TraceEntry as TraceEntry
-from ._vnet_network import VirtualNetwork as VirtualNetwork
+from .._public import publish as _publish
+from .._vnet_hosts import Host as Host
+from .._vnet_kernel import TraceEntry as TraceEntry
+from .._vnet_network import VirtualNetwork as VirtualNetwork
+from ._fds import fd_leak_check as fd_leak_check
+from ._fds import fd_target as fd_target
+from ._fds import open_fds as open_fds
+from ._pair import TlsPair as TlsPair
+from ._pair import socket_pair as socket_pair
+from ._servers import free_port as free_port
+from ._servers import loopback_pair as loopback_pair
+from ._servers import serve_echo as serve_echo
 
 _publish(__name__, globals())

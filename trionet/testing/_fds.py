@@ -21,7 +21,7 @@ import gc
 import os
 from collections.abc import Iterator
 
-from ._core._fdtable import wake_fds
+from .._core._fdtable import wake_fds
 
 __all__ = ["fd_leak_check", "fd_target", "open_fds"]
 

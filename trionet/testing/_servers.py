@@ -10,13 +10,13 @@ import contextlib
 import socket as _stdsocket
 from collections.abc import AsyncIterator
 
-from ._core import _fdtable
-from ._core._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
-from ._fd_basic import bind, close, listen, sock_name, socket
-from ._fd_io import accept, connect
-from ._net_errors import AddressInfo
-from ._net_server import create_server
-from ._net_socket import Socket
+from .._core import _fdtable
+from .._core._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
+from .._fd_basic import bind, close, listen, sock_name, socket
+from .._fd_io import accept, connect
+from .._net_errors import AddressInfo
+from .._net_server import create_server
+from .._net_socket import Socket
 
 __all__ = ["free_port", "loopback_pair", "serve_echo"]
 

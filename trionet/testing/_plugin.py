@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ._core._constants import SOCK_DGRAM, SOCK_STREAM
-from ._net_errors import AddressInfo
-from ._net_socket import Socket
-from ._testing_fds import fd_leak_check
-from ._testing_pair import TlsPair, socket_pair
-from ._testing_servers import free_port, serve_echo
-from ._vnet_network import VirtualNetwork
+from .._core._constants import SOCK_DGRAM, SOCK_STREAM
+from .._net_errors import AddressInfo
+from .._net_socket import Socket
+from .._vnet_network import VirtualNetwork
+from ._fds import fd_leak_check
+from ._pair import TlsPair, socket_pair
+from ._servers import free_port, serve_echo
 
 _INI = "trionet_leak_check"
 _EXEMPT = "trionet_allow_leaks"
