@@ -347,7 +347,7 @@ def test_bench_takes_a_host_name_and_stream_0_is_ping_pong(echo_server: _Server)
 def test_plain_progress_rewrites_one_line_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from trionet._cli_bench import Report, plain_progress
+    from trionet._cli._bench import Report, plain_progress
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     plain_progress(Report(), 0.25)

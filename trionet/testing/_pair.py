@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .._certs import DemoCA
 from .._core._checks import check_bool
-from .._demo_certs import DemoCA
 from .._net_connect import connect
 from .._net_server import create_server
 from .._net_socket import Socket

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._cli_bench import Report
+from ._bench import Report
 
 __all__ = ["rich_progress"]
 

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
-from . import net, task
-from ._demo_certs import DemoCA
+from .. import net, task
+from .._certs import DemoCA
 
 __all__ = ["multi_task", "net_events", "tls_sni"]
 

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from ._cli_args import build_parser
-from ._cli_bench import Load, Report, bench, plain_progress
-from ._cli_connect import connect
-from ._cli_serve import serve
-from ._core._addr import SockAddr, to_sockaddr
+from .._core._addr import SockAddr, to_sockaddr
+from .._listen_fds import listen_fds
+from .._tls_options import TlsOptions, client_context, server_context
+from ._args import build_parser
+from ._bench import Load, Report, bench, plain_progress
+from ._connect import connect
 from ._demo import demo
-from ._listen_fds import listen_fds
-from ._tls_options import TlsOptions, client_context, server_context
+from ._serve import serve
 
 __all__ = ["main"]
 
@@ -150,7 +150,7 @@ def _target(parser: argparse.ArgumentParser, text: str) -> SockAddr:
 
 def _progress() -> Callable[[Report, float], None]:
     try:
-        from ._cli_rich import rich_progress
+        from ._rich import rich_progress
     except ImportError:
         return plain_progress
     return rich_progress()

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import trio
 
-from . import socket as s
-from ._core._addr import SockAddr
-from ._core._exception_groups import open_nursery
-from ._core._timeout import Timeout
+from .. import socket as s
+from .._core._addr import SockAddr
+from .._core._exception_groups import open_nursery
+from .._core._timeout import Timeout
 
 __all__ = ["Load", "Report", "bench"]
 

@@ -1,4 +1,4 @@
-"""Throwaway certificates for the demo's TLS scene, made in memory at run time.
+"""Throwaway certificates made in memory: the demo's TLS scene, ``socket_pair(tls=True)``.
 
 The demo cannot use ``trustme`` (a test-only dependency), and pyOpenSSL's
 own certificate-building API is deprecated, so this uses ``cryptography``:

@@ -9,8 +9,8 @@ from typing import Any
 
 import trio
 
-from . import net
-from ._core._exception_groups import open_nursery
+from .. import net
+from .._core._exception_groups import open_nursery
 
 __all__ = ["connect"]
 

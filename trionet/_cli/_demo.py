@@ -10,13 +10,13 @@ from importlib import import_module
 import trio
 import trio.testing
 
-from . import socket as fd
-from . import task
-from ._core._addr import SockAddr
-from ._core._timeout import Timeout
+from .. import socket as fd
+from .. import task
+from .._core._addr import SockAddr
+from .._core._timeout import Timeout
+from .._tcp import Tcp
+from .._udp import Udp
 from ._demo_net import multi_task, net_events, tls_sni
-from ._tcp import Tcp
-from ._udp import Udp
 
 __all__ = ["demo"]
 
