@@ -162,7 +162,3 @@ def _one_line(exc: BaseException, where: str | None) -> str:
     if where is not None and getattr(exc, "filename", None) is None and repr(where) not in text:
         text += f": {where!r}"
     return text
-
-
-if __name__ == "__main__":
-    sys.exit(main())
