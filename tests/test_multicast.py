@@ -7,12 +7,13 @@ sends a unicast marker to the same port: loopback keeps the order, so if the
 marker is the first datagram that arrives, the one before it was dropped.
 
 Memberships are also read back from the kernel's tables
-(``/proc/net/igmp``, ``igmp6``, ``mcfilter``, ``mcfilter6``), which works
-even where the kernel will not route multicast through ``lo``: Linux has an
-IPv4 route for it but, since ``lo`` lacks ``IFF_MULTICAST``, no IPv6
-multicast route, and ``sendto`` an IPv6 group then fails with
-``ENETUNREACH``. The IPv6 delivery tests skip with that reason when it
-happens.
+(``/proc/net/igmp``, ``igmp6``, ``mcfilter``, ``mcfilter6``).
+
+The host's ``lo`` lacks ``IFF_MULTICAST`` and has no IPv6 multicast route
+(``sendto`` an IPv6 group fails with ``ENETUNREACH``), so the IPv6 delivery
+tests run their body in a child process in a network namespace of its own,
+whose ``lo`` gets both (``tests/_netns.py``); the host's ``lo`` is never
+changed.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import ipaddress
 import os
 import socket as stdsocket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from _fds import skip_without_route
+from _netns import run_in_own_network, skip_without_namespaces
 
 from trionet import socket as s
 
 LO = "lo"
 Open = Callable[..., int]
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+OwnNetwork = Callable[[Callable[[], Awaitable[object]]], None]
 
 FAMILIES = {
     # family: (wildcard, loopback, any-source group, source-specific group)
@@ -41,9 +44,9 @@ FAMILIES = {
 }
 
 
-@pytest.fixture
-def open_socket() -> Iterator[Open]:
-    """Make sockets that are closed when the test ends."""
+@contextmanager
+def _sockets() -> Iterator[Open]:
+    """Make sockets that are closed when the block ends."""
     opened: list[int] = []
 
     def make(domain: int, kind: int = s.SOCK_DGRAM) -> int:
@@ -51,9 +54,18 @@ def open_socket() -> Iterator[Open]:
         opened.append(fd)
         return fd
 
-    yield make
-    for fd in opened:
-        s.close(fd)
+    try:
+        yield make
+    finally:
+        for fd in opened:
+            s.close(fd)
+
+
+@pytest.fixture
+def open_socket() -> Iterator[Open]:
+    """Make sockets that are closed when the test ends."""
+    with _sockets() as make:
+        yield make
 
 
 def _getsockopt(fd: int, level: int, option: int) -> Any:
@@ -80,20 +92,11 @@ async def _send_group(fd: int, group: str, port: int, data: bytes) -> None:
     assert await s.sendto(fd, (group, port), data, timeout=5) == len(data)
 
 
-# Skips are decided in sync fixtures: pytest-trio drops the reason of a
-# pytest.skip raised inside the trio run. Each probe is a route lookup
-# (connect on a UDP socket) that sends nothing.
-
-
 @pytest.fixture
-def ipv6_multicast_on_lo() -> None:
-    """Skip unless the kernel routes IPv6 multicast through lo (lo lacks IFF_MULTICAST)."""
-    index = stdsocket.if_nametoindex(LO)
-    skip_without_route(
-        s.AF_INET6,
-        lambda probe: probe.setsockopt(stdsocket.IPPROTO_IPV6, stdsocket.IPV6_MULTICAST_IF, index),
-        "ff15::1234",
-    )
+def own_network() -> OwnNetwork:
+    """Run a body in a network namespace whose lo carries IPv6 multicast (``tests/_netns.py``)."""
+    skip_without_namespaces()
+    return run_in_own_network
 
 
 async def _next_is_marker(sender: int, receiver: int, loopback: str) -> None:
@@ -279,46 +282,60 @@ async def test_ipv4_drop_source_membership_stops_delivery(open_socket: Open) -> 
 
 
 # --- IPv6 delivery ----------------------------------------------------------------------
+# Each body runs in its own network namespace's child process, so it opens
+# its sockets itself: the parent's fixtures are not there.
 
 
-@pytest.mark.usefixtures("ipv6_multicast_on_lo")
-async def test_ipv6_multicast_on_lo_reaches_a_member(open_socket: Open) -> None:
+async def _ipv6_multicast_on_lo_reaches_a_member() -> None:
     group = "ff15::1234"
-    receiver = open_socket(s.AF_INET6)
-    s.bind(receiver, ("::", 0))
-    s.add_membership(receiver, group, LO)
-    sender = _sender(open_socket, s.AF_INET6, "::1")
-    await _send_group(sender, group, _port(receiver), b"hello group")
-    data, source = await s.recvfrom(receiver, timeout=5)
-    assert data == b"hello group"
-    assert source == s.sock_name(sender)
+    with _sockets() as open_socket:
+        receiver = open_socket(s.AF_INET6)
+        s.bind(receiver, ("::", 0))
+        s.add_membership(receiver, group, LO)
+        sender = _sender(open_socket, s.AF_INET6, "::1")
+        await _send_group(sender, group, _port(receiver), b"hello group")
+        data, source = await s.recvfrom(receiver, timeout=5)
+        assert data == b"hello group"
+        assert source == s.sock_name(sender)
 
 
-@pytest.mark.usefixtures("ipv6_multicast_on_lo")
-async def test_ipv6_source_specific_join_receives_from_the_source(open_socket: Open) -> None:
+async def _ipv6_source_specific_join_receives_from_the_source() -> None:
     group = "ff35::1234"
-    receiver = open_socket(s.AF_INET6)
-    s.bind(receiver, ("::", 0))
-    s.add_membership(receiver, group, LO, "::1")
-    sender = _sender(open_socket, s.AF_INET6, "::1")
-    await _send_group(sender, group, _port(receiver), b"from ::1")
-    data, source = await s.recvfrom(receiver, timeout=5)
-    assert data == b"from ::1"
-    assert source == s.sock_name(sender)
+    with _sockets() as open_socket:
+        receiver = open_socket(s.AF_INET6)
+        s.bind(receiver, ("::", 0))
+        s.add_membership(receiver, group, LO, "::1")
+        sender = _sender(open_socket, s.AF_INET6, "::1")
+        await _send_group(sender, group, _port(receiver), b"from ::1")
+        data, source = await s.recvfrom(receiver, timeout=5)
+        assert data == b"from ::1"
+        assert source == s.sock_name(sender)
 
 
-@pytest.mark.usefixtures("ipv6_multicast_on_lo")
-async def test_ipv6_drop_membership_stops_delivery(open_socket: Open) -> None:
+async def _ipv6_drop_membership_stops_delivery() -> None:
     group = "ff15::1235"
-    receiver = open_socket(s.AF_INET6)
-    s.bind(receiver, ("::", 0))
-    s.add_membership(receiver, group, LO)
-    sender = _sender(open_socket, s.AF_INET6, "::1")
-    await _send_group(sender, group, _port(receiver), b"while member")
-    assert (await s.recvfrom(receiver, timeout=5))[0] == b"while member"
-    s.drop_membership(receiver, group, LO)
-    await _send_group(sender, group, _port(receiver), b"after drop")
-    await _next_is_marker(sender, receiver, "::1")
+    with _sockets() as open_socket:
+        receiver = open_socket(s.AF_INET6)
+        s.bind(receiver, ("::", 0))
+        s.add_membership(receiver, group, LO)
+        sender = _sender(open_socket, s.AF_INET6, "::1")
+        await _send_group(sender, group, _port(receiver), b"while member")
+        assert (await s.recvfrom(receiver, timeout=5))[0] == b"while member"
+        s.drop_membership(receiver, group, LO)
+        await _send_group(sender, group, _port(receiver), b"after drop")
+        await _next_is_marker(sender, receiver, "::1")
+
+
+def test_ipv6_multicast_on_lo_reaches_a_member(own_network: OwnNetwork) -> None:
+    own_network(_ipv6_multicast_on_lo_reaches_a_member)
+
+
+def test_ipv6_source_specific_join_receives_from_the_source(own_network: OwnNetwork) -> None:
+    own_network(_ipv6_source_specific_join_receives_from_the_source)
+
+
+def test_ipv6_drop_membership_stops_delivery(own_network: OwnNetwork) -> None:
+    own_network(_ipv6_drop_membership_stops_delivery)
 
 
 # --- broadcast ------------------------------------------------------------------------------
