@@ -10,6 +10,7 @@ That fixture is the ``trionet.testing`` plugin's ``trionet_no_leaks``.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -200,6 +201,24 @@ def _run_in_vnet(async_fn: Callable[[], Awaitable[object]], **run_options: Any) 
         return trio.run(main, **run_options)
     finally:
         _real_sockets = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """With ``TRIONET_NO_SKIPS=1`` (``.ci/run`` sets it) a skipped test fails, with its reason.
+
+    The few skips left (``tests/_netns.py``, ``broadcast_on_lo``) are for a
+    machine that cannot run the test; CI must not be one.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("TRIONET_NO_SKIPS") == "1":
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and TRIONET_NO_SKIPS=1 allows no skip: {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
