@@ -20,8 +20,12 @@ after ``end()`` and then ends. A write that takes the queue past
 instead (rule 3). A *timer task* exists only while
 ``set_timeout`` is on.
 
-State is a handful of flags, changed only by plain methods (no I/O), so the
-rules are in one place:
+State is a handful of flags (``STATE``), written only in this module and
+only by plain methods (no I/O), so the rules are in one place; the other
+modules of ``net.Socket`` call those methods (``tests/test_net_state.py``
+checks that no other module assigns them). ``_sending`` and ``_receiving``
+are not state but trio's busy guards: each stream method sets and clears
+its own in one ``try``/``finally``, on the hot path.
 
 1. ``_eof``: the peer's FIN was read; ``_ended``: ``end()`` was called;
    ``_finished``: our FIN went out after the queue was flushed.
@@ -70,13 +74,32 @@ if TYPE_CHECKING:
     from ._net_tls import TlsSetup
     from ._types import Buffer
 
-__all__ = ["CLOSED_MESSAGE", "LOGGER", "SocketCore", "call"]
+__all__ = ["CLOSED_MESSAGE", "LOGGER", "STATE", "SocketCore", "call"]
 
 LOGGER = logging.getLogger("trionet.net")
 
 CLOSED_MESSAGE = "the socket is closed"
 
 NEW, CONNECTING, OPEN = 0, 1, 2
+
+# The attributes only this module assigns (the module docstring).
+STATE = frozenset(
+    {
+        "_status",
+        "_announce",
+        "_eof",
+        "_ended",
+        "_finished",
+        "_destroyed",
+        "_closed",
+        "_user_closed",
+        "_error",
+        "_error_reported",
+        "_flowing",
+        "_pulled",
+        "_need_drain",
+    }
+)
 
 _GATHER = 64  # queued chunks sent with one sendmsg
 
@@ -193,6 +216,68 @@ class SocketCore(Events[SocketListen]):
         self._timer_scope: trio.CancelScope | None = None
 
     # -- state changes (no I/O) -------------------------------------------
+
+    def _adopted(self, readable: bool, writable: bool) -> None:
+        """An fd given to ``Socket(fd=...)`` with a direction already shut."""
+        self._eof = not readable
+        self._ended = self._finished = not writable
+
+    def _start_connecting(self) -> None:
+        self._status = CONNECTING
+
+    def _opened(self) -> None:
+        """An adopted fd or an accepted connection is attached: it is open at once."""
+        self._status = OPEN
+
+    def _connected(self) -> None:
+        """A connect succeeded: open, and ``'connect'`` and ``'ready'`` are due (rule 6)."""
+        self._status = OPEN
+        self._announce = True
+
+    def _flow_by_default(self) -> None:
+        """A ``'data'`` listener or ``onread``: flow, unless pause or resume chose already."""
+        if self._flowing is None:
+            self._flowing = True
+            self._kick()
+
+    def _resume_reading(self) -> None:
+        self._flowing = True
+        self._kick()
+
+    def _pause_reading(self) -> None:
+        self._flowing = False
+
+    def _restore_flowing(self, flowing: bool | None) -> None:
+        """Back to the reading mode saved before ``start_tls`` parked the reader."""
+        self._flowing = flowing
+        self._kick()
+
+    def _start_pulling(self) -> None:
+        """``receive_some`` was called: the reader never reads ahead again."""
+        self._pulled = True
+
+    def _promise_drain(self) -> None:
+        """``write()`` returned ``False``: the writer emits ``'drain'`` once it empties."""
+        self._need_drain = True
+
+    def _saw_eof(self) -> bool:
+        """The peer's FIN was read (rule 1); ``False`` if it had been already."""
+        if self._eof:
+            return False
+        self._eof = True
+        return True
+
+    def _mark_reported(self) -> None:
+        """The error is being raised to a caller: ``'error'`` alone never raises it (rule 4)."""
+        self._error_reported = True
+
+    def _closing_by_user(self) -> None:
+        """``aclose()`` was called: later calls raise ``ClosedResourceError``, not the error."""
+        self._user_closed = True
+
+    def _collected(self) -> None:
+        """``__del__`` closed the fd itself: destroyed, with no event and no wake-up."""
+        self._destroyed = True
 
     def _kick(self) -> None:
         """Wake the main task if it is parked."""

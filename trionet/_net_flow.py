@@ -121,7 +121,7 @@ class SocketFlow(StreamMethods):
         """``write()``'s answer; a ``False`` promises a ``'drain'`` (Node's ``needDrain``)."""
         if self._buffer_size < self._high_water_mark:
             return True
-        self._need_drain = True
+        self._promise_drain()
         # Nothing may be queued (high_water_mark=0): the writer still emits it.
         self._start_writer()
         return False
@@ -186,15 +186,12 @@ class SocketFlow(StreamMethods):
     # -- reading ------------------------------------------------------------
 
     def _added(self, event: str) -> None:
-        if event == "data" and self._flowing is None:
-            self._flowing = True
-            self._kick()
+        if event == "data":
+            self._flow_by_default()
 
     def _set_onread(self, onread: OnRead) -> None:
         self._onread = (onread["buffer"], onread["callback"])
-        if self._flowing is None:
-            self._flowing = True
-            self._kick()
+        self._flow_by_default()
 
     def pause(self) -> Self:
         """Stop reading from the kernel (the peer feels TCP backpressure).
@@ -204,7 +201,7 @@ class SocketFlow(StreamMethods):
 
         Node equivalent: ``socket.pause()``.
         """
-        self._flowing = False
+        self._pause_reading()
         transport = self._transport
         if self._in_read and transport is not None:
             transport.interrupt_read()
@@ -216,8 +213,7 @@ class SocketFlow(StreamMethods):
         Node equivalent: ``socket.resume()``.
         """
         if not self._destroyed:
-            self._flowing = True
-            self._kick()
+            self._resume_reading()
         return self
 
     def is_paused(self) -> bool:

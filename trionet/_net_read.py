@@ -304,7 +304,7 @@ class SocketReader(SocketCore):
                 buffer = onread[0]() if callable(onread[0]) else onread[0]
                 memoryview(buffer).cast("B")[: len(data)] = data
             if await _returns_false(onread[1], len(data), buffer):
-                self._flowing = False
+                self._pause_reading()
             return
         decoder = self._decoder
         chunk: bytes | memoryview | str = decoder.decode(data) if decoder is not None else data
@@ -323,9 +323,8 @@ class SocketReader(SocketCore):
 
     async def _got_eof(self, *, flowing: bool) -> None:
         """The peer's FIN is read: ``'end'``; a flowing socket may end its side (rule 8)."""
-        if self._eof:
+        if not self._saw_eof():
             return
-        self._eof = True
         decoder = self._decoder
         if decoder is not None:
             rest = decoder.decode(b"", True)

@@ -26,7 +26,7 @@ from ._core._constants import SOCK_STREAM
 from ._core._exception_groups import open_nursery
 from ._core._fdtable import close as close_fd
 from ._core._fdtable import entry, kind
-from ._net_core import CLOSED_MESSAGE, CONNECTING, NEW, OPEN
+from ._net_core import CLOSED_MESSAGE, NEW, OPEN
 from ._net_dial import ConnectOptions, check_onread, check_options, dial
 from ._net_props import SocketProps
 from ._net_starttls import SocketSecure
@@ -103,8 +103,7 @@ class Socket(SocketProps, SocketSecure):
         if checked_onread is not None:
             self._set_onread(checked_onread)
         if fd is not None:
-            self._eof = not readable
-            self._ended = self._finished = not writable
+            self._adopted(readable, writable)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -118,7 +117,7 @@ class Socket(SocketProps, SocketSecure):
         self._nursery = await manager.__aenter__()
         if self._adopt_fd is not None:
             self._attach(self._adopt_fd)
-            self._status = OPEN
+            self._opened()
             self._nursery.start_soon(self._run)
             self._start_tasks()
         return self
@@ -161,7 +160,7 @@ class Socket(SocketProps, SocketSecure):
                     fd = self._adopt_fd
                     if fd is not None:  # None: destroyed before it started
                         self._attach(fd)
-                        self._status = OPEN
+                        self._opened()
                         if await self._server_handshake():
                             self._start_tasks()
                             await on_connection(self)
@@ -222,7 +221,7 @@ class Socket(SocketProps, SocketSecure):
             close_fd(fd)
         else:
             return
-        self._destroyed = True
+        self._collected()
         warnings.warn(
             f"net.Socket with fd {fd} was never closed",
             ResourceWarning,
@@ -301,7 +300,7 @@ class Socket(SocketProps, SocketSecure):
             self._set_onread(options.onread)
         if options.timeout is not None:
             self.set_timeout(options.timeout)
-        self._status = CONNECTING
+        self._start_connecting()
         self._tls = options.tls
         self._peer_host = options.host if options.path is None else None
         start = trio.current_time()
@@ -310,8 +309,7 @@ class Socket(SocketProps, SocketSecure):
             limit = options.connect_timeout  # it bounds the whole connect, handshake included
             left = None if limit is None else max(0.0, start + limit - trio.current_time())
             await self._connect_step(self._handshake(left))
-        self._status = OPEN
-        self._announce = True  # 'connect' and 'ready' on a later tick (_net_core rule 6)
+        self._connected()
         nursery.start_soon(self._run)
         self._start_tasks()
 
@@ -376,7 +374,7 @@ class Socket(SocketProps, SocketSecure):
 
         Cancelled, it still closes (the queue is then dropped). Twice is a no-op.
         """
-        self._user_closed = True
+        self._closing_by_user()
         if self._destroyed:
             await trio.lowlevel.checkpoint()
             return

@@ -100,14 +100,13 @@ class SocketSecure(SocketFlow):
         finally:
             self._sending = self._receiving = False
             if not self._destroyed:
-                self._flowing = flowing
-                self._kick()
+                self._restore_flowing(flowing)
         return self
 
     async def _stop_reading(self) -> FdTransport:
         """Rule 2 and 3 of the module docstring; the plain transport, quiet."""
         if self._flowing:
-            self._flowing = False
+            self._pause_reading()
         transport = self._transport
         if self._in_read and transport is not None:
             transport.interrupt_read()

@@ -34,7 +34,7 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
         another task met it first (the reader, reading ahead): the block
         does not raise it a second time.
         """
-        self._error_reported = True
+        self._mark_reported()
         error = trio.BrokenResourceError(f"the connection failed: {self._error!r}")
         error.__cause__ = self._error
         return error
@@ -170,7 +170,7 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
         if self._status != OPEN:
             raise RuntimeError("the socket is not connected")
         self._receiving = True
-        self._pulled = True
+        self._start_pulling()
         try:
             if self._in_read:
                 await self._reader_out()
