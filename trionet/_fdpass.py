@@ -3,8 +3,10 @@
 A worker's control channel is one end of an ``AF_UNIX`` ``SOCK_SEQPACKET``
 pair: each message is one pickled tuple, with at most one fd attached as
 ``SCM_RIGHTS`` ancillary data (the kernel duplicates it into the receiver).
-These sockets are not trionet fds: they are waited on with trio's own
-``wait_readable`` / ``wait_writable``, never through the readiness layer.
+These sockets are not trionet fds: ``send`` and ``receive`` wait with
+trio's own ``wait_readable`` / ``wait_writable``. A worker reads its end
+with ``try_receive`` and waits through the readiness layer instead
+(``trionet._worker``), since it never closes that end while it runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import trio
 
-__all__ = ["MAX_MESSAGE", "channel_pair", "receive", "send", "try_send"]
+__all__ = ["MAX_MESSAGE", "channel_pair", "receive", "send", "try_receive", "try_send"]
 
 MAX_MESSAGE = 1 << 16
 
@@ -44,19 +46,24 @@ async def send(channel: socket.socket, message: tuple[Any, ...], fd: int | None 
         await trio.lowlevel.wait_writable(channel)
 
 
+def try_receive(channel: socket.socket) -> tuple[tuple[Any, ...] | None, int | None] | None:
+    """The next message and its fd if one waits, else ``None``; ``(None, None)`` once closed."""
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 1)
+    except BlockingIOError:
+        return None
+    except ConnectionResetError:
+        return None, None
+    if not data:
+        for fd in fds:
+            socket.close(fd)
+        return None, None
+    message = pickle.loads(data)
+    return message, (fds[0] if fds else None)
+
+
 async def receive(channel: socket.socket) -> tuple[tuple[Any, ...] | None, int | None]:
     """The next message and its fd; ``(None, None)`` when the other side closed."""
-    while True:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_MESSAGE, 1)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(channel)
-            continue
-        except ConnectionResetError:
-            return None, None
-        if not data:
-            for fd in fds:
-                socket.close(fd)
-            return None, None
-        message = pickle.loads(data)
-        return message, (fds[0] if fds else None)
+    while (received := try_receive(channel)) is None:
+        await trio.lowlevel.wait_readable(channel)
+    return received

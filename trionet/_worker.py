@@ -27,6 +27,7 @@ from typing import Any
 import trio
 
 from . import _fdpass
+from ._core._readiness import READ, current_layer
 
 __all__ = ["main"]
 
@@ -75,10 +76,29 @@ async def _serve(channel: socket.socket) -> None:
     await _fdpass.send(channel, ("done",))
 
 
+class _Channel:
+    """The control channel as the readiness layer's owner: it stays open for the whole run."""
+
+    closed = False
+
+
 async def _take_connections(channel: socket.socket, server: Any, stopped: trio.Event) -> None:
-    """Admit what the master sends; keep reading after a stop (a later one may destroy)."""
+    """Admit what the master sends; keep reading after a stop (a later one may destroy).
+
+    The channel is waited on through the readiness layer, not trio's own
+    wait, so that this task, almost never woken, comes to lead the layer
+    as a master's accept task does. Otherwise one of the connections leads,
+    and each of its messages costs a task switch for its own read (a leader
+    is never read for inline) and a hand-over of the lead to another task.
+    """
+    layer = current_layer()
+    owner = _Channel()
     while True:
-        message, fd = await _fdpass.receive(channel)
+        received = _fdpass.try_receive(channel)
+        if received is None:  # drained: the layer's edge says when more comes
+            await layer.wait(channel.fileno(), READ, owner)
+            continue
+        message, fd = received
         if message is None:  # the master is gone (PDEATHSIG is on its way): nobody to tell
             os._exit(1)
         if message[0] == "stop":
