@@ -21,6 +21,7 @@ import pytest
 import trio
 from _fds import IP_KINDS, Fds, Owned, skip_without_broadcast
 
+from trionet._core import _readiness
 from trionet.testing import VirtualNetwork
 
 # A hung trio test fails alone instead of breaking the run for the next one.
@@ -59,6 +60,18 @@ def owned() -> Iterator[Owned]:
         yield keep
     finally:
         keep.close_all()
+
+
+@pytest.fixture
+def yield_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A budget of one: every fd-level call that succeeds at once yields too.
+
+    ``net.Stream`` and a ``net.Socket``'s stream methods yield as the fd
+    level does, once per 32 successful calls (see ``trionet._net_pull``);
+    trio's checks assert a schedule point in every call, which this makes
+    true without changing anything else.
+    """
+    monkeypatch.setattr(_readiness, "_BUDGET", 1)
 
 
 @pytest.fixture

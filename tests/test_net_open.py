@@ -14,7 +14,6 @@ from _tls_pair import client_tls, server_tls
 
 import trionet
 from trionet import net
-from trionet._core import _readiness
 from trionet._tls_options import server_context
 
 # Each async test runs on real loopback and on trionet.testing.VirtualNetwork.
@@ -30,17 +29,6 @@ async def trio_listener() -> trio.SocketListener:
 
 def _port(listener: trio.SocketListener) -> int:
     return int(listener.socket.getsockname()[1])
-
-
-@pytest.fixture
-def yield_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A budget of one: every fd-level call that succeeds at once yields too.
-
-    ``net.Stream`` yields as the fd level does, once per 32 successful
-    calls (see ``trionet._net_pull``); trio's checks assert a schedule point
-    in every call, which this makes true without changing anything else.
-    """
-    monkeypatch.setattr(_readiness, "_BUDGET", 1)
 
 
 @pytest.mark.usefixtures("yield_every_call")

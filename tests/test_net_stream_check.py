@@ -6,6 +6,7 @@ import contextlib
 import socket as stdsocket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pytest
 import trio
 import trio.testing
 
@@ -56,6 +57,7 @@ async def _makers() -> AsyncIterator[tuple[Maker, Maker]]:
         yield maker, clogged
 
 
+@pytest.mark.usefixtures("yield_every_call")
 async def test_socket_passes_trio_check_half_closeable_stream() -> None:
     async with _makers() as (maker, clogged):
         await trio.testing.check_half_closeable_stream(maker, clogged)

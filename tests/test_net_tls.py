@@ -251,18 +251,22 @@ async def test_a_write_the_kernel_takes_in_part_is_flushed_by_the_writer(
     assert received == message
 
 
+@pytest.mark.usefixtures("yield_every_call")
 async def test_trio_check_half_closeable_stream(flavor: Flavor) -> None:
     async with contextlib.AsyncExitStack() as stack:
         served = await stack.enter_async_context(flavor.serving(allow_half_open=True))
 
         async def maker() -> tuple[net.Socket, net.Socket]:
+            # Counted before connecting: the server may accept before the
+            # client's connect (its TLS handshake) returns.
+            index = len(served.accepted)
             client = await stack.enter_async_context(
                 flavor.connect(served.port, allow_half_open=True)
             )
             # The checks reset clogged connections: a write error of the
             # writer task would otherwise leave the client's block.
             client.on("error", lambda exc: None)
-            return client, await served.next_socket(len(served.accepted))
+            return client, await served.next_socket(index)
 
         async def clogged() -> tuple[net.Socket, net.Socket]:
             left, right = await maker()

@@ -30,12 +30,14 @@ async def _makers(
         yield maker
 
 
+@pytest.mark.usefixtures("yield_every_call")
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_socket_pair_passes_trio_check_half_closeable_stream(tls: bool) -> None:
     async with _makers(tls) as maker:
         await trio.testing.check_half_closeable_stream(maker, None)
 
 
+@pytest.mark.usefixtures("yield_every_call")
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_default_socket_pair_passes_trio_check_half_closeable_stream(tls: bool) -> None:
     async with _makers(tls, allow_half_open=False) as maker:

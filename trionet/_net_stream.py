@@ -7,6 +7,12 @@ everything, errors of the connection come out as
 ``trio.ClosedResourceError``, and two tasks sending (or receiving) at once
 as ``trio.BusyResourceError``. Pulling with ``receive_some`` is the other
 reading mode: it is refused while the socket flows (emits ``'data'``).
+
+Checkpoints follow the fd level's rule, as ``Tcp`` and ``net.Stream`` do,
+not trio's: every call is a cancel point; one that succeeds without
+waiting yields once per the run's budget of operations rather than every
+time (two forced yields per message made a pulling echo server cost twice
+what ``Tcp`` costs; ``docs/design/net.md``).
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
             transport = self._transport
             assert transport is not None
             view = memoryview(data).cast("B")
+            if not view:
+                await trio.lowlevel.checkpoint()
             while view:
                 sent = await transport.send(view)
                 self._bytes_written += sent
@@ -93,7 +101,6 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
             raise self._stream_error(exc)  # noqa: B904 - the cause is set there
         finally:
             self._sending = False
-        await trio.lowlevel.checkpoint()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Return when ``send_all`` may not block (the queue is empty, the kernel has room).
@@ -190,7 +197,6 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
             # is not flowing would cost a task switch per message for nothing.
             if self._flowing:
                 self._kick()
-        await trio.lowlevel.cancel_shielded_checkpoint()
         if not data:
             await self._got_eof(flowing=False)
             return b""
