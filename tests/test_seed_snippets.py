@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket as socket_module
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -260,43 +261,79 @@ async def test_echo_server_and_unix_client(tmp_path: Path, autojump_clock: MockC
 # -- iotjs-net.txt ------------------------------------------------------------
 
 
-async def _iotjs_client(port: int, host: str, family: int) -> str:
-    """The body shared by IoT.js's four client examples; returns what it logs."""
-    # var echo_msg = '';
-    # var socket = net.connect({port: port, family: 4}, function() {
-    #   socket.end('Hello IoT.js');
-    # });
-    # socket.on('data', function(data) {
-    #   echo_msg += data;
-    # });
-    # socket.on('end', function() {
-    #   console.log(echo_msg);
-    # });
-    logged: list[str] = []
-    echo_msg = ""
+class _IotjsClient:
+    """The body shared by IoT.js's four client examples: what it logs, and what its callback saw."""
 
-    def on_data(data: bytes) -> None:
-        nonlocal echo_msg
-        echo_msg += data.decode()
+    def __init__(self) -> None:
+        self.logged: list[str] = []
+        # What the socket looked like each time the connect callback ran.
+        self.connects: list[tuple[str, int | None, str]] = []
 
-    async with net.connect(
-        port, host, family=family, on_connect=lambda: socket.end("Hello IoT.js")
-    ) as socket:
-        socket.on("data", on_data)
-        socket.on("end", lambda: logged.append(echo_msg))
-        await socket.wait_closed()  # what keeps a JS program running
-    return "".join(logged)
+    async def run(
+        self,
+        dial: Callable[..., contextlib.AbstractAsyncContextManager[net.Socket]],
+        *args: object,
+        **kwargs: object,
+    ) -> None:
+        # var echo_msg = '';
+        # var socket = net.connect({port: port, family: 4}, function() {
+        #   socket.end('Hello IoT.js');
+        # });
+        # socket.on('data', function(data) {
+        #   echo_msg += data;
+        # });
+        # socket.on('end', function() {
+        #   console.log(echo_msg);
+        # });
+        echo_msg = ""
+
+        def on_connect() -> None:
+            self.connects.append((socket.ready_state, socket.remote_port, echo_msg))
+            socket.end("Hello IoT.js")
+
+        def on_data(data: bytes) -> None:
+            nonlocal echo_msg
+            echo_msg += data.decode()
+
+        async with dial(*args, on_connect=on_connect, **kwargs) as socket:
+            socket.on("data", on_data)
+            socket.on("end", lambda: self.logged.append(echo_msg))
+            await socket.wait_closed()  # what keeps a JS program running
 
 
-async def test_iotjs_connect_and_create_connection_clients(autojump_clock: MockClock) -> None:
-    # The four client examples: net.connect({port, family: 4}, cb),
-    # net.connect(port, host, cb), net.createConnection({port, family: 4}, cb)
-    # and net.createConnection(port, host, cb); each logs its echo.
+@pytest.mark.parametrize(
+    ("dial", "by_options"),
+    [
+        (net.connect, True),
+        (net.connect, False),
+        (net.create_connection, True),
+        (net.create_connection, False),
+    ],
+    ids=[
+        "connect({port, family: 4}, cb)",
+        "connect(port, host, cb)",
+        "createConnection({port, family: 4}, cb)",
+        "createConnection(port, host, cb)",
+    ],
+)
+async def test_iotjs_connect_and_create_connection_clients(
+    autojump_clock: MockClock,
+    dial: Callable[..., contextlib.AbstractAsyncContextManager[net.Socket]],
+    by_options: bool,
+) -> None:
+    # The four client examples; each logs its echo. "The connectionListener
+    # is automatically registered as a 'connect' event listener": it runs
+    # once, on a socket already open to the server, before any data.
+    client = _IotjsClient()
     async with trio.open_nursery() as nursery:
         port = await _echo_server(nursery)
-        assert await _iotjs_client(port, "localhost", 4) == "Hello IoT.js"
-        assert await _iotjs_client(port, "127.0.0.1", 0) == "Hello IoT.js"
+        if by_options:
+            await client.run(dial, port=port, family=4)
+        else:
+            await client.run(dial, port, "127.0.0.1")
         nursery.cancel_scope.cancel()
+    assert client.logged == ["Hello IoT.js"]
+    assert client.connects == [("open", port, "")]
 
 
 async def test_iotjs_half_open_server_answers_after_end(autojump_clock: MockClock) -> None:
