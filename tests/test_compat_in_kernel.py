@@ -34,7 +34,8 @@ from _compat_net import (
     udp_socket,
     wait_until_sleeping,
 )
-from _fds import Fds, Owned
+from _fds import Fds, Owned, kernel_socket
+from trio.testing import MockClock
 from trionet.compat import _drive_sync
 from trionet.compat import socket as c
 from trionet.compat._drive_sync import _PROBE, _STREAK
@@ -169,14 +170,32 @@ class TestBlockingInTheKernel:
 
     def test_async_code_on_the_same_fd_never_blocks(self, fds: Fds) -> None:
         pair = in_kernel_pair(fds)
+        # A compat receive without a timeout leaves the kernel no limit
+        # (SO_RCVTIMEO 0): from now on a receive that blocked in the kernel
+        # would never return, however briefly it meant to wait.
+        reader = Worker(lambda: c.recv(pair.server))
+        wait_until_sleeping(pair.server)
+        c.send(pair.client, b"compat")
+        assert reader.outcome() == b"compat"
+        with kernel_socket(pair.server) as raw:
+            assert raw.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVTIMEO, 16) == bytes(16)
 
         async def use_it() -> bytes:
+            # trio's clock moves only while trio waits (autojump, no rate):
+            # the whole timeout on it is trio's wait, not the kernel's.
+            start = trio.current_time()
             with pytest.raises(trionet.Timeout):
-                await s.recv(pair.server, timeout=SHORT)
+                await s.recv(pair.server, timeout=3600)
+            assert trio.current_time() - start == pytest.approx(3600)
             await s.send(pair.client, b"async")
             return await s.recv(pair.server, timeout=GUARD)
 
-        assert trio.run(use_it) == b"async"
+        runner = Worker(lambda: trio.run(use_it, clock=MockClock(autojump_threshold=0)))
+        runner.join(GUARD)
+        if runner.is_alive():
+            entry(pair.server).sock.shutdown(stdsocket.SHUT_RDWR)  # lets the blocked call go
+            pytest.fail("an async receive blocked in the kernel")
+        assert runner.outcome() == b"async"
         assert os.get_blocking(pair.server)
 
 
