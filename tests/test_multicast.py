@@ -239,17 +239,26 @@ async def test_ipv4_multicast_on_lo_reaches_a_member_bound_to_the_group(
     assert source == s.sock_name(sender)
 
 
-async def test_ipv4_drop_membership_stops_delivery(open_socket: Open) -> None:
-    group = "239.255.0.2"
-    receiver = open_socket(s.AF_INET)
-    s.bind(receiver, ("0.0.0.0", 0))
-    s.add_membership(receiver, group, LO)
-    sender = _sender(open_socket, s.AF_INET, "127.0.0.1")
+async def _receives_until_dropped(
+    open_socket: Open, version: str, group: str, source: str | None = None
+) -> None:
+    """Joined (to ``source`` only, if given), a socket gets the group's datagrams; dropped, none."""
+    domain, wildcard, loopback, _group, _ssm = FAMILIES[version]
+    receiver = open_socket(domain)
+    s.bind(receiver, (wildcard, 0))
+    s.add_membership(receiver, group, LO, source)
+    sender = _sender(open_socket, domain, loopback)
     await _send_group(sender, group, _port(receiver), b"while member")
-    assert (await s.recvfrom(receiver, timeout=5))[0] == b"while member"
-    s.drop_membership(receiver, group, LO)
+    data, sent_from = await s.recvfrom(receiver, timeout=5)
+    assert data == b"while member"
+    assert sent_from == s.sock_name(sender)
+    s.drop_membership(receiver, group, LO, source)
     await _send_group(sender, group, _port(receiver), b"after drop")
-    await _next_is_marker(sender, receiver, "127.0.0.1")
+    await _next_is_marker(sender, receiver, loopback)
+
+
+async def test_ipv4_drop_membership_stops_delivery(open_socket: Open) -> None:
+    await _receives_until_dropped(open_socket, "ipv4", "239.255.0.2")
 
 
 async def test_ipv4_source_specific_join_receives_only_from_that_source(
@@ -269,16 +278,7 @@ async def test_ipv4_source_specific_join_receives_only_from_that_source(
 
 
 async def test_ipv4_drop_source_membership_stops_delivery(open_socket: Open) -> None:
-    group = "232.1.2.4"
-    receiver = open_socket(s.AF_INET)
-    s.bind(receiver, ("0.0.0.0", 0))
-    s.add_membership(receiver, group, LO, "127.0.0.1")
-    sender = _sender(open_socket, s.AF_INET, "127.0.0.1")
-    await _send_group(sender, group, _port(receiver), b"joined")
-    assert (await s.recvfrom(receiver, timeout=5))[0] == b"joined"
-    s.drop_membership(receiver, group, LO, "127.0.0.1")
-    await _send_group(sender, group, _port(receiver), b"left")
-    await _next_is_marker(sender, receiver, "127.0.0.1")
+    await _receives_until_dropped(open_socket, "ipv4", "232.1.2.4", "127.0.0.1")
 
 
 # --- IPv6 delivery ----------------------------------------------------------------------
@@ -286,56 +286,24 @@ async def test_ipv4_drop_source_membership_stops_delivery(open_socket: Open) -> 
 # its sockets itself: the parent's fixtures are not there.
 
 
-async def _ipv6_multicast_on_lo_reaches_a_member() -> None:
-    group = "ff15::1234"
+async def _ipv6_multicast_on_lo_reaches_a_member_until_it_drops() -> None:
     with _sockets() as open_socket:
-        receiver = open_socket(s.AF_INET6)
-        s.bind(receiver, ("::", 0))
-        s.add_membership(receiver, group, LO)
-        sender = _sender(open_socket, s.AF_INET6, "::1")
-        await _send_group(sender, group, _port(receiver), b"hello group")
-        data, source = await s.recvfrom(receiver, timeout=5)
-        assert data == b"hello group"
-        assert source == s.sock_name(sender)
+        await _receives_until_dropped(open_socket, "ipv6", "ff15::1234")
 
 
-async def _ipv6_source_specific_join_receives_from_the_source() -> None:
-    group = "ff35::1234"
+async def _ipv6_source_specific_join_receives_from_the_source_until_it_drops() -> None:
     with _sockets() as open_socket:
-        receiver = open_socket(s.AF_INET6)
-        s.bind(receiver, ("::", 0))
-        s.add_membership(receiver, group, LO, "::1")
-        sender = _sender(open_socket, s.AF_INET6, "::1")
-        await _send_group(sender, group, _port(receiver), b"from ::1")
-        data, source = await s.recvfrom(receiver, timeout=5)
-        assert data == b"from ::1"
-        assert source == s.sock_name(sender)
+        await _receives_until_dropped(open_socket, "ipv6", "ff35::1234", "::1")
 
 
-async def _ipv6_drop_membership_stops_delivery() -> None:
-    group = "ff15::1235"
-    with _sockets() as open_socket:
-        receiver = open_socket(s.AF_INET6)
-        s.bind(receiver, ("::", 0))
-        s.add_membership(receiver, group, LO)
-        sender = _sender(open_socket, s.AF_INET6, "::1")
-        await _send_group(sender, group, _port(receiver), b"while member")
-        assert (await s.recvfrom(receiver, timeout=5))[0] == b"while member"
-        s.drop_membership(receiver, group, LO)
-        await _send_group(sender, group, _port(receiver), b"after drop")
-        await _next_is_marker(sender, receiver, "::1")
+def test_ipv6_multicast_on_lo_reaches_a_member_until_it_drops(own_network: OwnNetwork) -> None:
+    own_network(_ipv6_multicast_on_lo_reaches_a_member_until_it_drops)
 
 
-def test_ipv6_multicast_on_lo_reaches_a_member(own_network: OwnNetwork) -> None:
-    own_network(_ipv6_multicast_on_lo_reaches_a_member)
-
-
-def test_ipv6_source_specific_join_receives_from_the_source(own_network: OwnNetwork) -> None:
-    own_network(_ipv6_source_specific_join_receives_from_the_source)
-
-
-def test_ipv6_drop_membership_stops_delivery(own_network: OwnNetwork) -> None:
-    own_network(_ipv6_drop_membership_stops_delivery)
+def test_ipv6_source_specific_join_receives_from_the_source_until_it_drops(
+    own_network: OwnNetwork,
+) -> None:
+    own_network(_ipv6_source_specific_join_receives_from_the_source_until_it_drops)
 
 
 # --- broadcast ------------------------------------------------------------------------------
