@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import socket as stdsocket
 from collections.abc import Callable, Iterator
@@ -21,6 +22,18 @@ from trionet.testing import open_fds as open_fds
 _Obj = TypeVar("_Obj", bound=SocketObject)
 
 IP_KINDS = {"ipv4": (s.AF_INET, "127.0.0.1"), "ipv6": (s.AF_INET6, "::1")}
+
+# ``timeout=`` values every blocking call refuses, async (``test_fd_io``) and
+# sync (``test_compat_socket_args``) alike (SPEC section 0), with the error.
+BAD_TIMEOUTS = [
+    pytest.param(-1, ValueError, id="negative"),
+    pytest.param(-0.001, ValueError, id="small-negative"),
+    pytest.param(math.nan, ValueError, id="nan"),
+    pytest.param(math.inf, ValueError, id="inf"),
+    pytest.param("1", TypeError, id="str"),
+    pytest.param(True, TypeError, id="bool"),
+    pytest.param([1], TypeError, id="list"),
+]
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ no fd leaks).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,20 +15,10 @@ from pathlib import Path
 import pytest
 import trio
 from _compat_net import GUARD, Pair, connected_pair, recv_exactly, stream_listener, udp_socket
-from _fds import Fds
+from _fds import BAD_TIMEOUTS, Fds
 from trionet.compat import socket as c
 
 import trionet
-
-BAD_TIMEOUTS = [
-    pytest.param(-1, ValueError, id="negative"),
-    pytest.param(-0.001, ValueError, id="small-negative"),
-    pytest.param(math.nan, ValueError, id="nan"),
-    pytest.param(math.inf, ValueError, id="inf"),
-    pytest.param("1", TypeError, id="str"),
-    pytest.param(True, TypeError, id="bool"),
-    pytest.param([1], TypeError, id="list"),
-]
 
 
 @pytest.mark.parametrize(("bad", "error"), BAD_TIMEOUTS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import math
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from _fds import IP_KINDS, Fds
+from _fds import BAD_TIMEOUTS, IP_KINDS, Fds
 
 import trionet
 from trionet import socket as s
@@ -534,17 +533,6 @@ class TestZeroTimeout:
         assert await s.send(pair.client, b"room", timeout=0) == 4
         assert trio.current_time() == start
         assert await s.recv(pair.server) == b"room"
-
-
-BAD_TIMEOUTS = [
-    pytest.param(-1, ValueError, id="negative"),
-    pytest.param(-0.001, ValueError, id="small-negative"),
-    pytest.param(math.nan, ValueError, id="nan"),
-    pytest.param(math.inf, ValueError, id="inf"),
-    pytest.param("1", TypeError, id="str"),
-    pytest.param(True, TypeError, id="bool"),
-    pytest.param([1], TypeError, id="list"),
-]
 
 
 @pytest.mark.parametrize(("bad", "error"), BAD_TIMEOUTS)
