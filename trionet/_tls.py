@@ -361,15 +361,23 @@ class TlsTransport:
         """
         self._check()
         await self._ensure_handshake()
-        return await self._drive(self._read, max_bytes)
+        return await self._drive(self._read, max_bytes, reading=True)
 
-    read = receive
+    async def read(self, max_bytes: int) -> bytes:
+        """``receive`` for the socket's reader task, which needs no schedule point per chunk.
+
+        Its inner read is one whenever it waits for the peer, and every few
+        reads otherwise (the driver's budget), as on a plain socket.
+        """
+        self._check()
+        await self._ensure_handshake()
+        return await self._drive(self._read, max_bytes, reading=True, reader=True)
 
     async def receive_into(self, view: memoryview) -> int:
         """Receive and decrypt into ``view``; ``0`` at the end of the stream."""
         self._check()
         await self._ensure_handshake()
-        return await self._drive(self._read_into, view)
+        return await self._drive(self._read_into, view, reading=True)
 
     def feed(self, ciphertext: bytes) -> None:
         """Take bytes the peer sent before this transport existed (STARTTLS) as received."""
@@ -584,20 +592,37 @@ class TlsTransport:
             event.set()
         self._handshake_done = True
 
-    async def _drive(self, step: Callable[..., T], *args: Any, handshake: bool = False) -> T:
-        """Call ``step(*args)`` until it stops wanting to read, moving ciphertext (rule 1)."""
+    async def _drive(
+        self,
+        step: Callable[..., T],
+        *args: Any,
+        handshake: bool = False,
+        reading: bool = False,
+        reader: bool = False,
+    ) -> T:
+        """Call ``step(*args)`` until it stops wanting to read, moving ciphertext (rule 1).
+
+        With ``reading`` (``step`` is a read), a step that could only fail
+        is not tried: with nothing received and nothing decrypted, the
+        first ``SSL_read`` of every message would raise ``SSLWantReadError``.
+        The call is a schedule point (trio's contract for a receive) unless
+        it is the ``reader`` task's, whose inner reads are enough (``read``).
+        """
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
         while True:
             self._check()
             want_read = False
-            try:
-                result = step(*args)
-            except ssl.SSLWantReadError:
+            if reading and self._starved():
                 want_read = True
-            except ssl.SSLError as exc:
-                self._fail(exc)
-                raise
+            else:
+                try:
+                    result = step(*args)
+                except ssl.SSLWantReadError:
+                    want_read = True
+                except ssl.SSLError as exc:
+                    self._fail(exc)
+                    raise
             to_send = self._outgoing.read()
             if handshake and not want_read and self.server_side and self.version() == "TLSv1.3":
                 self._delayed += to_send
@@ -606,13 +631,28 @@ class TlsTransport:
                 yielded = True
                 await self._send_raw(to_send)
             elif want_read:
-                yielded = True
-                await self._feed()
+                fed_with_yield = await self._feed()
+                yielded = yielded or fed_with_yield or reader
             if not want_read:
                 break
         if not yielded:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return result
+
+    def _starved(self) -> bool:
+        """Whether a read can only want more ciphertext: nothing received, kept or ended.
+
+        OpenSSL keeps a partial record to itself, so an empty incoming BIO
+        with nothing decrypted and unread means the peer must send first.
+        """
+        return not (
+            self._incoming.pending
+            or self._stash
+            or self._ended
+            or self._transport_eof
+            or self._deferred is not None
+            or self._ssl.pending()
+        )
 
     async def _send_raw(self, data: bytes) -> None:
         try:
@@ -631,11 +671,23 @@ class TlsTransport:
                 self._broken = exc
             raise
 
-    async def _feed(self) -> None:
+    async def _feed(self) -> bool:
+        """One inner read into the incoming BIO; whether it surely was a schedule point.
+
+        Uncontended, the lock is taken without trio's schedule point: the
+        reader's inner read is enough of one (``read``), and a forced yield
+        per message is a task switch per message.
+        """
         count = self._recv_count
-        async with self._recv_lock:
+        lock = self._recv_lock
+        contended = lock.locked()
+        if contended:
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
             if count != self._recv_count:
-                return  # another task read meanwhile: retry with its bytes first
+                return contended  # another task read meanwhile: retry with its bytes first
             if self._transport_eof:
                 raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
             data = await self._inner.read(_RECEIVE_SIZE)
@@ -645,6 +697,9 @@ class TlsTransport:
             else:
                 self._transport_eof = True
                 self._incoming.write_eof()
+        finally:
+            lock.release()
+        return contended
 
     def _fail(self, exc: BaseException) -> None:
         """Break the connection, and send OpenSSL's alert if the kernel takes it now."""
