@@ -42,7 +42,8 @@ import socket as _stdsocket
 import struct
 import threading
 import time
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
 
 import trio
 
@@ -59,8 +60,9 @@ from trionet._core._fdtable import (
 from trionet._core._prepare import Call
 from trionet._core._timeout import Timeout
 from trionet._seam import SimulatedSocket
+from trionet._types import Buffer
 
-__all__ = ["Deadline", "block", "wake_fd"]
+__all__ = ["Deadline", "FdState", "block", "state", "states", "wake_fd"]
 
 T = TypeVar("T")
 
@@ -79,6 +81,11 @@ _IN_KERNEL = frozenset(
         _attempts.sendto,
     )
 )
+# What ``FdState.io`` runs, by direction: for its name in a ``Timeout``, and
+# as a ``Call`` when it must wait in ``poll``.
+_WHAT = ("recv", "send")
+_ATTEMPTS: tuple[Callable[..., bytes | int], ...] = (_attempts.recv, _attempts.send)
+_DONTWAIT = _stdsocket.MSG_DONTWAIT
 # The kernel's time limit by direction, and how it is passed (a struct timeval).
 _TIMEO = (_stdsocket.SO_RCVTIMEO, _stdsocket.SO_SNDTIMEO)
 _TIMEVAL = struct.Struct("@ll")
@@ -173,6 +180,189 @@ class Deadline:
         return left
 
 
+class FdState:
+    """compat's own state of one fd, kept by this driver, not on the shared ``Entry``.
+
+    Attributes:
+        entry: The fd's entry in ``trionet._core._fdtable``; a closed one
+            means this state is stale (the number may be someone else's now).
+        blocking: Whether this driver cleared the fd's ``O_NONBLOCK``.
+        timeo: Per direction, the ``SO_RCVTIMEO`` / ``SO_SNDTIMEO`` it set
+            last (``None``: none, the default).
+        streak: Per direction, how many calls in a row found the socket not
+            ready: after ``_STREAK`` of them, calls block in the kernel at once.
+    """
+
+    __slots__ = ("blocking", "entry", "sock", "streak", "timeo")
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.sock = entry.sock
+        self.blocking = False
+        self.timeo: list[float | None] = [None, None]
+        self.streak = [0, 0]
+
+    @overload
+    def io(
+        self, want: Literal[0], timeout: float | None, arg: int, deadline: Deadline | None = None
+    ) -> bytes: ...
+
+    @overload
+    def io(
+        self, want: Literal[1], timeout: float | None, arg: Buffer, deadline: Deadline | None = None
+    ) -> int: ...
+
+    def io(
+        self, want: int, timeout: float | None, arg: Any, deadline: Deadline | None = None
+    ) -> bytes | int:
+        """``recv(arg)`` (``READ``) or ``send(arg)`` (``WRITE``) of a stream or connected socket.
+
+        The hot path of ``recv`` and ``send``, without a ``Call``: ``arg``
+        (a size, a buffer) and ``timeout`` are already checked, and the
+        result is ``bytes`` or a count. ``deadline``, if given, bounds the
+        call instead of ``timeout``.
+        """
+        entry = self.entry
+        call: Callable[..., bytes | int] = self.sock.send if want else self.sock.recv
+        streaks = self.streak
+        streak = streaks[want]
+        kernel = deadline is not None or timeout != 0
+        try:
+            if kernel and streak >= _STREAK and self.blocking:
+                streak += 1
+                streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
+                return self.in_kernel(want, _WHAT[want], timeout, deadline, call, arg)
+            try:
+                result: bytes | int = call(arg, _DONTWAIT)
+            except BlockingIOError:
+                streaks[want] = streak + 1
+                if kernel and (self.blocking or self.make_blocking()):
+                    return self.in_kernel(want, _WHAT[want], timeout, deadline, call, arg)
+                polled = Call(entry, want, timeout, _WHAT[want], _ATTEMPTS[want], entry, arg)
+                result = _retry(polled, deadline, 0.0)
+                # What the shared attempt noted for the async driver would mislead it.
+                entry.drained = False
+            else:
+                streaks[want] = 0
+        except OSError as exc:
+            raise _closed(exc, entry) from exc
+        return result
+
+    def make_blocking(self) -> bool:
+        """Clear the fd's ``O_NONBLOCK`` for ``in_kernel``; False for a virtual socket."""
+        entry = self.entry
+        if type(self.sock) is not _stdsocket.socket or entry.closed:
+            return False
+        os.set_blocking(entry.fd, True)
+        self.blocking = True
+        return True
+
+    def in_kernel(
+        self,
+        want: int,
+        what: str,
+        timeout: float | None,
+        deadline: Deadline | None,
+        run: Callable[..., T],
+        *args: Any,
+    ) -> T:
+        """``run(*args)``, blocking in the system call, bounded by the kernel's timeout.
+
+        The hot path of a thread-per-connection server: a few attribute reads,
+        a registration that a close from another thread finds
+        (``trionet._core._fdtable.check_alone`` says in what order), and the call.
+        """
+        entry = self.entry
+        limit = timeout if deadline is None else _left(what, deadline)
+        key = ~_get_ident()
+        sleepers = entry.sleepers
+        sleepers[key] = want
+        try:
+            if entry.closed:
+                raise trio.ClosedResourceError("the socket was closed")
+            if len(sleepers) > 1:
+                check_alone(entry, key, want)
+            timeo = self.timeo
+            while True:
+                if timeo[want] != limit:
+                    self._set_limit(want, limit)
+                try:
+                    result = run(*args)
+                except BlockingIOError:
+                    limit = self._would_block(want, what, timeout, deadline, limit)
+                    continue
+                if entry.closed:
+                    # What a shut-down socket returns (b"", a short count) is not data.
+                    raise trio.ClosedResourceError("the socket was closed while waiting")
+                return result
+        finally:
+            del sleepers[key]
+            if entry.closed:
+                left_closed(entry)
+
+    def _would_block(
+        self,
+        want: int,
+        what: str,
+        timeout: float | None,
+        deadline: Deadline | None,
+        limit: float | None,
+    ) -> float | None:
+        """After a blocking call said ``EAGAIN``: the limit to try again with.
+
+        Raises:
+            trio.ClosedResourceError: the socket was closed meanwhile.
+            Timeout: the kernel's limit ran out, and with it the time.
+        """
+        entry = self.entry
+        if entry.closed:
+            raise trio.ClosedResourceError("the socket was closed while waiting")
+        if not os.get_blocking(entry.fd):
+            # Another process sharing the fd (SCM_RIGHTS) made it non-blocking.
+            os.set_blocking(entry.fd, True)
+        elif limit is None:
+            # A limit set behind compat's back (setsockopt on the socket): unset it.
+            self.timeo[want] = _UNKNOWN
+        elif deadline is None:
+            # The kernel waited the whole timeout (it rounds up, never down).
+            raise Timeout(f"{what} timed out after {timeout:g} s")
+        return limit if deadline is None else _left(what, deadline)
+
+    def _set_limit(self, want: int, limit: float | None) -> None:
+        if limit is None:
+            value = _NO_LIMIT
+        else:
+            seconds = min(int(limit), _MAX_SECONDS)
+            value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
+        self.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[want], value)
+        self.timeo[want] = limit
+
+
+# compat's state of each fd it has run a call on, by number. A state whose
+# entry is closed is stale: the next call on the number makes a new one.
+states: dict[int, FdState] = {}
+_states_lock = threading.Lock()
+
+
+def state(entry: Entry) -> FdState:
+    """compat's state of ``entry``'s fd, made on first use (or after the number's reuse)."""
+    found = states.get(entry.fd)
+    if found is not None and found.entry is entry:
+        return found
+    with _states_lock:
+        found = states.get(entry.fd)
+        if found is None or found.entry is not entry:
+            found = states[entry.fd] = FdState(entry)
+        return found
+
+
+def _closed(exc: OSError, entry: Entry) -> Exception:
+    """What an ``OSError`` of a call on ``entry`` means: a close, or itself."""
+    if exc.errno == errno.EBADF or entry.closed:
+        return trio.ClosedResourceError("the socket is closed")
+    return exc
+
+
 def block(call: Call[T], deadline: Deadline | None = None) -> T:
     """Run ``call`` to completion in this thread.
 
@@ -183,18 +373,20 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
     """
     entry = call.entry
     want = call.want
+    fd_state = state(entry)
     # A receive or send that may wait: one that found the socket not ready
     # once (so it is connected, or a datagram socket) may block in the
     # kernel from then on; a listener, or a socket that has not connected
     # yet, never has O_NONBLOCK cleared under its accept or connect.
     kernel = call.attempt in _IN_KERNEL and (deadline is not None or call.timeout != 0)
-    streaks = entry.streak
+    streaks = fd_state.streak
     streak = streaks[want]
+    what, timeout, attempt, args = call.what, call.timeout, call.attempt, call.args
     try:
-        if kernel and streak >= _STREAK and entry.blocking:
+        if kernel and streak >= _STREAK and fd_state.blocking:
             streak += 1
             streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-            result = _in_kernel(call, deadline)
+            result = fd_state.in_kernel(want, what, timeout, deadline, attempt, *args, 0)
         else:
             try:
                 result = call.attempt(*call.args)
@@ -202,109 +394,30 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
                 result = _retry(call, deadline, later(0))
             except BlockingIOError:
                 streaks[want] = streak + 1
-                if kernel and (entry.blocking or _make_blocking(entry)):
-                    result = _in_kernel(call, deadline)
+                if kernel and (fd_state.blocking or fd_state.make_blocking()):
+                    result = fd_state.in_kernel(want, what, timeout, deadline, attempt, *args, 0)
                 else:
                     result = _retry(call, deadline, 0.0)
             else:
                 streaks[want] = 0
     except OSError as exc:
-        if exc.errno == errno.EBADF or entry.closed:
-            raise trio.ClosedResourceError("the socket is closed") from exc
-        raise
+        raise _closed(exc, entry) from exc
     # A hint for the async driver about the attempt it just made; left set,
     # it would mislead that driver's next call on this socket.
     entry.drained = False
     return result
 
 
-def _make_blocking(entry: Entry) -> bool:
-    """Clear the fd's ``O_NONBLOCK`` for ``_in_kernel``; False for a virtual socket."""
-    if type(entry.sock) is not _stdsocket.socket or entry.closed:
-        return False
-    os.set_blocking(entry.fd, True)
-    entry.blocking = True
-    return True
-
-
-def _in_kernel(call: Call[T], deadline: Deadline | None) -> T:
-    """Run ``call`` blocking in the system call, bounded by the kernel's timeout.
-
-    The hot path of a thread-per-connection server: a few attribute reads,
-    a registration that a close from another thread finds
-    (``trionet._core._fdtable.check_alone`` says in what order), and the call.
-    """
-    entry = call.entry
-    want = call.want
-    limit = call.timeout if deadline is None else _left(call, deadline)
-    key = ~_get_ident()
-    sleepers = entry.sleepers
-    sleepers[key] = want
-    try:
-        if entry.closed:
-            raise trio.ClosedResourceError("the socket was closed")
-        if len(sleepers) > 1:
-            check_alone(entry, key, want)
-        while True:
-            if entry.timeo[want] != limit:
-                _set_limit(entry, want, limit)
-            try:
-                result = call.attempt(*call.args, 0)
-            except BlockingIOError:
-                limit = _would_block(call, deadline, limit)
-                continue
-            if entry.closed:
-                # What a shut-down socket returns (b"", a short count) is not data.
-                raise trio.ClosedResourceError("the socket was closed while waiting")
-            return result
-    finally:
-        del sleepers[key]
-        if entry.closed:
-            left_closed(entry)
-
-
-def _would_block(call: Call[T], deadline: Deadline | None, limit: float | None) -> float | None:
-    """After a blocking call said ``EAGAIN``: the limit to try again with.
-
-    Raises:
-        trio.ClosedResourceError: the socket was closed meanwhile.
-        Timeout: the kernel's limit ran out, and with it the time.
-    """
-    entry = call.entry
-    if entry.closed:
-        raise trio.ClosedResourceError("the socket was closed while waiting")
-    if not os.get_blocking(entry.fd):
-        # Another process sharing the fd (SCM_RIGHTS) made it non-blocking.
-        os.set_blocking(entry.fd, True)
-    elif limit is None:
-        # A limit set behind compat's back (setsockopt on the socket): unset it.
-        entry.timeo[call.want] = _UNKNOWN
-    elif deadline is None:
-        # The kernel waited the whole timeout (it rounds up, never down).
-        raise Timeout(f"{call.what} timed out after {call.timeout:g} s")
-    return limit if deadline is None else _left(call, deadline)
-
-
-def _left(call: Call[T], deadline: Deadline) -> float | None:
+def _left(what: str, deadline: Deadline) -> float | None:
     """What is left of ``deadline`` on ``_GRID``, at least 1 µs (0 would mean no limit).
 
     Raises:
         Timeout: nothing is left.
     """
-    left = deadline.left(call.what)
+    left = deadline.left(what)
     if left is None:
         return None
     return max(left - left % _GRID, 1e-6) if left > _GRID else max(left, 1e-6)
-
-
-def _set_limit(entry: Entry, want: int, limit: float | None) -> None:
-    if limit is None:
-        value = _NO_LIMIT
-    else:
-        seconds = min(int(limit), _MAX_SECONDS)
-        value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
-    entry.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[want], value)
-    entry.timeo[want] = limit
 
 
 def _retry(call: Call[T], deadline: Deadline | None, delay: float) -> T:

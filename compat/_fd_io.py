@@ -3,15 +3,28 @@
 Each prepares the same ``trionet._core._prepare.Call`` as its async twin in
 ``trionet.socket`` and runs it with ``._drive_sync.block``, which waits in
 the calling thread. Arguments, errors and results are the async API's.
+
+``recv`` and ``send`` on an fd compat has seen before skip the ``Call``:
+they check their arguments in the same order and with the same checks,
+and hand them to the fd's ``._drive_sync.FdState`` (the loop of a
+thread-per-connection server, where each Python frame per call also holds
+the GIL that the other threads wait for).
 """
 
 from __future__ import annotations
 
 from trionet._core import _prepare
 from trionet._core._addr import SockAddr
+from trionet._core._readiness import READ, WRITE
+from trionet._core._timeout import check_timeout
 from trionet._types import FdAddress, SendData, WritableBuffer
 
-from ._drive_sync import block
+from ._drive_sync import block, states
+
+# A timeout of these types within 0.._LONG seconds is one ``check_timeout``
+# passes as it is; any other goes through it, to be checked (or converted).
+_SECONDS = (float, int)
+_LONG = 2.0**31
 
 __all__ = [
     "accept",
@@ -53,6 +66,15 @@ def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
 
     JSRE equivalent: ``socket.send(sockFd, data, timeout)``.
     """
+    fd_state = states.get(fd) if type(fd) is int else None
+    if (
+        fd_state is not None
+        and not fd_state.entry.closed
+        and (type(data) is bytes or type(data) is memoryview or type(data) is bytearray)
+    ):
+        if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
+            timeout = check_timeout(timeout)
+        return fd_state.io(WRITE, timeout, data)
     return block(_prepare.send(fd, data, timeout))
 
 
@@ -69,7 +91,17 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
 
     JSRE equivalent: ``socket.recv(sockFd, buffer, offset, length, timeout)``.
     """
-    return block(_prepare.recv(fd, max_bytes, timeout))
+    fd_state = states.get(fd) if type(fd) is int else None
+    if fd_state is None or fd_state.entry.closed:
+        return block(_prepare.recv(fd, max_bytes, timeout))
+    if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
+        timeout = check_timeout(timeout)
+    size = _prepare.check_recv_size(max_bytes)
+    data = fd_state.io(READ, timeout, size)
+    target = fd_state.entry
+    if target.stream:
+        target.eof = not data and size > 0
+    return data
 
 
 def recv_into(

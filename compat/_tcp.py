@@ -30,6 +30,7 @@ from trionet._core._args import outgoing, writable_view
 from trionet._core._checks import check_bool
 from trionet._core._constants import SOCK_STREAM
 from trionet._core._named import getaddrinfo_sync
+from trionet._core._readiness import WRITE
 from trionet._core._timeout import Timeout, check_timeout
 from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
 from trionet._proxy_read import ProxyHeaderError, log_dropped
@@ -39,7 +40,7 @@ from trionet._types import Address, Buffer, SendData, TlsConfig, WritableBuffer
 
 from . import _fd_io as fdio
 from . import _iosched as iosched
-from ._drive_sync import Deadline, block
+from ._drive_sync import Deadline, block, state
 from ._proxy import read_proxy_header
 from ._serve import serve
 from ._sockobj import SyncSocketObject
@@ -261,12 +262,12 @@ class Tcp(TcpBase, SyncSocketObject):
         """
         deadline = Deadline(check_timeout(timeout))
         job = SendAll(data)
-        target = self._entry()
+        fd_state = state(self._entry())
         secure = self._secure
         with job:
             if secure is None:
-                while (call := job.call(target)) is not None:
-                    job.sent += block(call, deadline)
+                while (rest := job.rest()) is not None:
+                    job.sent += fd_state.io(WRITE, None, rest, deadline)
             else:
                 while (rest := job.rest()) is not None:
                     job.sent += secure.send(rest, deadline)

@@ -38,13 +38,19 @@ from _fds import Fds, Owned, kernel_socket
 from trio.testing import MockClock
 from trionet.compat import _drive_sync
 from trionet.compat import socket as c
-from trionet.compat._drive_sync import _PROBE, _STREAK
+from trionet.compat._drive_sync import _PROBE, _STREAK, FdState
 from trionet.compat.tcp import Tcp
 
 import trionet
 from trionet import socket as s
-from trionet._core._fdtable import Entry, entry, left_closed
+from trionet._core._fdtable import entry, left_closed
 from trionet._core._readiness import READ, WRITE
+
+
+def compat_state(fd: int) -> FdState:
+    """compat's own state of ``fd``: what its driver keeps beside the shared entry."""
+    return _drive_sync.state(entry(fd))
+
 
 PROMPT = 1.0  # seconds from a close to the blocked call's end; it takes microseconds
 
@@ -54,7 +60,7 @@ def in_kernel_pair(fds: Fds) -> Pair:
     pair = connected_pair(fds)
     with pytest.raises(trionet.Timeout):
         c.recv(pair.server, timeout=SHORT)
-    assert entry(pair.server).blocking
+    assert compat_state(pair.server).blocking
     assert os.get_blocking(pair.server)
     return pair
 
@@ -65,7 +71,7 @@ def waiting_at_once(fds: Fds) -> Pair:
     for _ in range(_STREAK):
         with pytest.raises(trionet.Timeout):
             c.recv(pair.server, timeout=0.001)
-    assert entry(pair.server).streak[READ] >= _STREAK
+    assert compat_state(pair.server).streak[READ] >= _STREAK
     return pair
 
 
@@ -75,8 +81,7 @@ class TestBlockingInTheKernel:
         c.send(pair.client, b"ready")
         assert c.recv(pair.server, timeout=GUARD) == b"ready"
         assert not os.get_blocking(pair.server)
-        listener = entry(pair.listener)
-        assert not listener.blocking
+        assert not compat_state(pair.listener).blocking
         assert not os.get_blocking(pair.listener)
 
     def test_returns_what_is_there_at_once(self, fds: Fds) -> None:
@@ -117,22 +122,22 @@ class TestBlockingInTheKernel:
                 c.send(pair.client, chunk, timeout=SHORT)
             except trionet.Timeout:
                 break
-        assert entry(pair.client).blocking
+        assert compat_state(pair.client).blocking
         expect_timeout(lambda: c.send(pair.client, chunk, timeout=SHORT))
 
     def test_the_kernel_limit_is_set_once_for_calls_with_one_timeout(
         self, fds: Fds, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         pair = waiting_at_once(fds)
-        target = entry(pair.server)
+        target = compat_state(pair.server)
         limits: list[float | None] = []
-        set_limit = _drive_sync._set_limit
+        set_limit = FdState._set_limit
 
-        def counting(entry: Entry, want: int, limit: float | None) -> None:
+        def counting(fd_state: FdState, want: int, limit: float | None) -> None:
             limits.append(limit)
-            set_limit(entry, want, limit)
+            set_limit(fd_state, want, limit)
 
-        monkeypatch.setattr(_drive_sync, "_set_limit", counting)
+        monkeypatch.setattr(FdState, "_set_limit", counting)
         for _ in range(3):
             c.send(pair.client, b"x")
             assert c.recv(pair.server, timeout=GUARD) == b"x"
@@ -149,7 +154,7 @@ class TestBlockingInTheKernel:
         for _ in range(_PROBE + 1):
             c.send(pair.client, b"x")
             assert c.recv(pair.server, timeout=GUARD) == b"x"
-        assert entry(pair.server).streak[READ] == 0
+        assert compat_state(pair.server).streak[READ] == 0
 
     def test_a_socket_that_stays_unready_keeps_waiting_at_once(self, fds: Fds) -> None:
         pair = waiting_at_once(fds)
@@ -157,7 +162,7 @@ class TestBlockingInTheKernel:
             sender = Worker(lambda: (wait_until_sleeping(pair.server), c.send(pair.client, b"y")))
             assert c.recv(pair.server, timeout=GUARD) == b"y"
             sender.outcome()
-        assert entry(pair.server).streak[READ] >= _STREAK
+        assert compat_state(pair.server).streak[READ] >= _STREAK
 
     def test_a_second_reader_is_busy(self, fds: Fds) -> None:
         pair = in_kernel_pair(fds)

@@ -77,7 +77,6 @@ class Entry:
 
     __slots__ = (
         "backlog",
-        "blocking",
         "closed",
         "deferred",
         "drained",
@@ -86,9 +85,7 @@ class Entry:
         "fd",
         "sleepers",
         "sock",
-        "streak",
         "stream",
-        "timeo",
     )
 
     def __init__(self, sock: _stdsocket.socket) -> None:
@@ -109,14 +106,6 @@ class Entry:
         # wake-up fd for a thread in ``poll``, the negative key of ``check_alone``
         # for a thread in the system call.
         self.sleepers: dict[int, int] = {}
-        # compat's state of the fd: whether it cleared O_NONBLOCK (the data
-        # attempts pass MSG_DONTWAIT, so others are not bothered), and the
-        # SO_RCVTIMEO / SO_SNDTIMEO it set last (None: none, the default).
-        self.blocking = False
-        self.timeo: list[float | None] = [None, None]
-        # Per direction (READ, WRITE): how many calls in a row in compat found
-        # the socket not ready; compat's hint to block in the kernel at once.
-        self.streak = [0, 0]
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -313,6 +302,11 @@ def register(sock: _stdsocket.socket) -> Entry:
     # A number can only be stale here if someone closed it behind our back.
     _readiness.release(new.fd)
     with _locked:
+        stale = _entries.get(new.fd)
+        if stale is not None:
+            # Whoever keeps state by fd number (compat's driver) must see that
+            # it is someone else's now.
+            stale.closed = True
         _entries[new.fd] = new
     return new
 
