@@ -1,13 +1,10 @@
-"""The error types and the address value of ``trionet.net``."""
+"""The error types of ``trionet.net``."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import trio
 
 __all__ = [
-    "AddressInfo",
     "ServerAlreadyListeningError",
     "BufferLimitError",
     "ServerNotRunningError",
@@ -65,19 +62,3 @@ class ServerNotRunningError(RuntimeError):
 
     Node equivalent: ``ERR_SERVER_NOT_RUNNING``.
     """
-
-
-class AddressInfo(NamedTuple):
-    """An address as ``Socket.address()`` and ``Server.address()`` return it.
-
-    Node equivalent: the ``{ address, family, port }`` object.
-
-    Attributes:
-        address: The numeric IP address.
-        family: ``'IPv4'`` or ``'IPv6'``.
-        port: The port number.
-    """
-
-    address: str
-    family: str
-    port: int

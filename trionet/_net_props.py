@@ -23,9 +23,9 @@ from ._core._addr import SockAddr, from_os
 from ._core._checks import check_bool, check_seconds, whole_seconds
 from ._core._constants import AF_INET, AF_INET6
 from ._core._fdtable import entry
+from ._net_address import AddressInfo
 from ._net_core import CONNECTING, OPEN, SocketCore
 from ._net_dial import check_callable
-from ._net_errors import AddressInfo
 from ._tls import TlsTransport
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from . import _fd_basic as fdb
 from ._core._addr import SockAddr
 from ._core._checks import check_int
 from ._core._constants import AF_INET6
-from ._net_errors import AddressInfo, ServerNotRunningError
+from ._net_address import AddressInfo
+from ._net_errors import ServerNotRunningError
 from ._net_events import Events, ServerListen
 
 if TYPE_CHECKING:

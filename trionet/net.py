@@ -11,10 +11,10 @@ from ._isip import is_ip as is_ip
 from ._isip import is_ipv4 as is_ipv4
 from ._isip import is_ipv6 as is_ipv6
 from ._listen_fds import listen_fds as listen_fds
+from ._net_address import AddressInfo as AddressInfo
 from ._net_connect import connect as connect
 from ._net_connect import create_connection as create_connection
 from ._net_connect import open_socket as open_socket
-from ._net_errors import AddressInfo as AddressInfo
 from ._net_errors import BufferLimitError as BufferLimitError
 from ._net_errors import ServerAlreadyListeningError as ServerAlreadyListeningError
 from ._net_errors import ServerNotRunningError as ServerNotRunningError

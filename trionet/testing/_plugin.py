@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from .._core._constants import SOCK_DGRAM, SOCK_STREAM
-from .._net_errors import AddressInfo
+from .._net_address import AddressInfo
 from .._net_socket import Socket
 from .._vnet_network import VirtualNetwork
 from ._fds import fd_leak_check

@@ -14,7 +14,7 @@ from .._core import _fdtable
 from .._core._constants import AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM
 from .._fd_basic import bind, close, listen, sock_name, socket
 from .._fd_io import accept, connect
-from .._net_errors import AddressInfo
+from .._net_address import AddressInfo
 from .._net_server import create_server
 from .._net_socket import Socket
 
