@@ -107,7 +107,7 @@ def event(kind: int, fd: int, callback: Callable[[Unpack[Ts]], object], *args: U
     check_int("kind", kind, 0, 2**16)
     if kind not in (READ, WRITE):
         raise ValueError(f"kind must be iosched.READ or iosched.WRITE, got {kind!r}")
-    check_fd(fd)
+    check_fd("fd", fd)
     if not callable(callback):
         raise TypeError(f"callback must be callable, not {type(callback).__name__}")
     return Event(kind, fd, callback, args)

@@ -73,7 +73,7 @@ def _set_flag(target: Entry, level: int, option: int, enable: bool) -> None:
     target.sock.setsockopt(level, option, int(enable))
 
 
-def check_ifname(ifname: object, name: str = "ifname") -> str:
+def check_ifname(name: str, ifname: object) -> str:
     """Validate a network interface name (``'lo'``, ``'eth0'``)."""
     if not isinstance(ifname, str):
         raise TypeError(f"{name} must be an interface name (str), not {type(ifname).__name__}")
@@ -94,7 +94,7 @@ def bind_to_device(fd: int, ifname: str | None = None) -> None:
         PermissionError: the process lacks the privilege.
         OSError: no such interface (``ENODEV``).
     """
-    name = b"" if ifname is None else check_ifname(ifname).encode()
+    name = b"" if ifname is None else check_ifname("ifname", ifname).encode()
     target = entry(fd)
     try:
         target.sock.setsockopt(_SOL, _SO_BINDTODEVICE, name)

@@ -70,7 +70,7 @@ class Handoff:
 
     def __init__(self, fd: int) -> None:
         self._state = _CLOSED  # until validated, so __del__ has nothing to do
-        self._fd = check_fd(fd)
+        self._fd = check_fd("fd", fd)
         _readiness.release(self._fd)
         self._state = _HELD
 

@@ -81,7 +81,7 @@ def _ip_arg(value: object, name: str) -> Ip:
 def _ifindex(interface: object, name: str = "interface") -> int:
     if interface is None:
         return 0
-    ifname = check_ifname(interface, name)
+    ifname = check_ifname(name, interface)
     try:
         return _stdsocket.if_nametoindex(ifname)
     except OSError:
@@ -109,7 +109,7 @@ def _membership(
     if source_ip is not None and source_ip.version != group_ip.version:
         raise ValueError("source and group must be of the same IP version")
     if interface is not None:
-        check_ifname(interface, "interface")
+        check_ifname("interface", interface)
     target = _family_entry(fd, group_ip, what)
     level = _stdsocket.IPPROTO_IP if group_ip.version == 4 else _stdsocket.IPPROTO_IPV6
     request: ctypes.Structure
@@ -169,7 +169,7 @@ def set_multicast_interface(fd: int, ifname: str | None) -> None:
         OSError: no interface of that name (``ENODEV``, the name as ``filename``).
     """
     if ifname is not None:
-        check_ifname(ifname)
+        check_ifname("ifname", ifname)
     target = _udp_family(fd, "set_multicast_interface")
     index = _ifindex(ifname, "ifname")
     if target.sock.family == AF_INET:

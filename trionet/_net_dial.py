@@ -117,11 +117,11 @@ def check_options(
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
         path = os.fspath(path)
         assert isinstance(path, str)
-        check_unix_path(path)
+        check_unix_path("path", path)
     elif port is None:
         raise TypeError("connect needs a port (or path= for a Unix-domain socket)")
     else:
-        checked_port = check_port(port)
+        checked_port = check_port("port", port)
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
     if isinstance(family, bool) or family not in _FAMILIES:
@@ -129,7 +129,7 @@ def check_options(
     if local_address is not None and ip_domain(_str("local_address", local_address)) is None:
         raise ValueError(f"local_address must be a numeric IP address, got {local_address!r}")
     if local_port is not None:
-        local_port = check_port(local_port, "local_port")
+        local_port = check_port("local_port", local_port)
     check_callable("lookup", lookup)
     check_callable("on_connect", on_connect)
     return ConnectOptions(

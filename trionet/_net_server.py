@@ -288,7 +288,7 @@ class Server(ServerState):
             ValueError: an address given to a sub-server.
             RuntimeError: a master whose sub-servers have ended (after ``close()``).
         """
-        port = check_port(port)
+        port = check_port("port", port)
         check_int("backlog", backlog, 0, 65535)
         for name, flag in (
             ("ipv6_only", ipv6_only),
@@ -302,7 +302,7 @@ class Server(ServerState):
         if path is not None:
             if not isinstance(path, (str, os.PathLike)):
                 raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
-            check_unix_path(os.fspath(path))
+            check_unix_path("path", os.fspath(path))
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError("enter the server first: async with net.create_server() as server")

@@ -93,11 +93,11 @@ class Dial:
     ) -> None:
         self.timeout = check_timeout(timeout)
         self._local = None if local_addr is None else to_sockaddr(local_addr, "local_addr")
-        self.dev = None if dev is None else fdo.check_ifname(dev, "dev")
+        self.dev = None if dev is None else fdo.check_ifname("dev", dev)
         self._numeric: list[SockAddr] = []
         self.lookup: tuple[str, int] | None = None
         if isinstance(addr, tuple) and len(addr) == 2 and isinstance(addr[0], str):
-            check_port(addr[1], "addr port")
+            check_port("addr port", addr[1])
             try:
                 self._numeric = [to_sockaddr(addr)]
             except ValueError:
@@ -336,7 +336,7 @@ class TcpBase(SocketObject):
         local = to_sockaddr(addr)
         check_int("backlog", backlog, 0, 65535)
         if dev is not None:
-            fdo.check_ifname(dev, "dev")
+            fdo.check_ifname("dev", dev)
         fd = _new_socket(local.domain, dev)
         try:
             fdo.set_reuse_addr(fd, True)

@@ -56,7 +56,7 @@ class UdpBase(SocketObject):
         check_int("domain", domain, 0, 2**16)
         check_bool("reuse_addr", reuse_addr)
         if dev is not None:
-            fdo.check_ifname(dev, "dev")
+            fdo.check_ifname("dev", dev)
         if domain not in (AF_INET, AF_INET6):
             raise ValueError(f"domain must be AF_INET or AF_INET6, got {domain!r}")
         fd = fdb.socket(domain if local is None else local.domain, SOCK_DGRAM)

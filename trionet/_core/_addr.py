@@ -67,7 +67,7 @@ class SockAddr:
 
     def __post_init__(self) -> None:
         ip = _parse_ip(self.addr, "addr")
-        check_port(self.port)
+        check_port("port", self.port)
         family = AF_INET if ip.version == 4 else AF_INET6
         if self.domain not in (0, family):
             raise ValueError(f"domain {self.domain!r} does not match address {self.addr!r}")
@@ -136,7 +136,7 @@ def to_sockaddr(addr: object, name: str = "addr") -> SockAddr:
 
 
 def _port_of(port: object, name: str) -> int:
-    return check_port(port, f"{name} port")
+    return check_port(f"{name} port", port)
 
 
 def from_os(raw: Any) -> SockAddr | str:

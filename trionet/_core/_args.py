@@ -25,7 +25,7 @@ def os_address(entry: Entry, addr: object, name: str = "addr") -> OsAddress:
     family = entry.sock.family
     if family == _stdsocket.AF_UNIX:
         if isinstance(addr, (str, bytes, os.PathLike)):
-            return check_unix_path(os.fspath(addr), name)
+            return check_unix_path(name, os.fspath(addr))
         raise TypeError(f"{name} of a Unix-domain socket must be a path, not {type(addr).__name__}")
     sockaddr = to_sockaddr(addr, name)
     if sockaddr.domain != family:
@@ -40,7 +40,7 @@ def os_address(entry: Entry, addr: object, name: str = "addr") -> OsAddress:
 _SUN_PATH = 108
 
 
-def check_unix_path(path: str | bytes, name: str = "path") -> str | bytes:
+def check_unix_path(name: str, path: str | bytes) -> str | bytes:
     """``path`` if the kernel can take it as a Unix-domain address (SPEC rule 33).
 
     Raises:

@@ -2,7 +2,8 @@
 
 Each check runs before any system call and raises ``TypeError`` for a wrong
 type or ``ValueError`` for a right type with a bad value, naming the argument
-(SPEC 8.1). ``bool`` is never accepted where a number is expected.
+(SPEC 8.1). ``bool`` is never accepted where a number is expected. Every
+``check_*`` of trionet takes the argument's name first, then its value.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ def check_max_buffer_size(value: object) -> int | None:
     return None if value is None else check_int("max_buffer_size", value, 1, 2**62)
 
 
-def check_port(value: object, name: str = "port") -> int:
+def check_port(name: str, value: object) -> int:
     """Return ``value`` if it is a port number, ``0..65535``."""
     return check_int(name, value, 0, 65535)
 
 
-def check_fd(value: object, name: str = "fd") -> int:
+def check_fd(name: str, value: object) -> int:
     """Return ``value`` if it can be a file descriptor."""
     return check_int(name, value, 0, 2**31 - 1)
 

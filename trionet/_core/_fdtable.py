@@ -322,7 +322,7 @@ def entry(fd: object) -> Entry:
     found = _entries.get(fd) if type(fd) is int else None
     if found is not None and not found.closed:
         return found
-    return _adopt(check_fd(fd))
+    return _adopt(check_fd("fd", fd))
 
 
 def kind(fd: object) -> tuple[int, int]:
@@ -338,7 +338,7 @@ def kind(fd: object) -> tuple[int, int]:
         ValueError: ``fd`` is negative or not a socket.
         trio.ClosedResourceError: ``fd`` is not open.
     """
-    fd = check_fd(fd)
+    fd = check_fd("fd", fd)
     found = _entries.get(fd)
     if found is not None:
         if found.closed:
@@ -400,7 +400,7 @@ def close(fd: object) -> None:
     dropped unclosed, collected there), the close waits in a queue until
     that code lets go of the lock.
     """
-    fd = check_fd(fd)
+    fd = check_fd("fd", fd)
     if _in_locked_code():
         _deferred.append(functools.partial(close, fd))
         return
