@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 
 import pytest
@@ -166,6 +167,38 @@ async def test_tasks_opened_by_tasks_share_the_clock_too(autojump_clock: MockClo
         start = trio.current_time()
         assert await opener.join() == 5.0
         assert trio.current_time() - start == 5.0
+
+
+async def _sleep_then_tell(seconds: float) -> str:
+    await trio.sleep(seconds)
+    await task.send(0, "slept")
+    return "done"
+
+
+async def test_a_partial_of_an_async_main_holds_the_clock_from_the_start_50_runs(
+    autojump_clock: MockClock,
+) -> None:
+    # Known async before the thread starts: its run joins the clock in the
+    # opening thread, so the parent's own deadline never jumps past it.
+    async with VirtualNetwork():
+        for _ in range(50):
+            start = trio.current_time()
+            async with task.open_task(functools.partial(_sleep_then_tell, 1.0)) as sleeper:
+                with trio.move_on_after(5):
+                    assert await sleeper.recv() == "slept"
+                assert trio.current_time() - start == 1.0
+                assert await sleeper.join() == "done"
+
+
+async def test_a_lambdas_coroutine_runs_on_the_blocks_clock(autojump_clock: MockClock) -> None:
+    # A plain callable is a plain-function task until it returns its
+    # coroutine (docs/tasks.md); from then on its run holds the clock.
+    async with VirtualNetwork():
+        start = trio.current_time()
+        async with task.open_task(lambda: _sleep_then_tell(1.0)) as sleeper:
+            assert await sleeper.recv() == "slept"
+            assert trio.current_time() - start == 1.0
+            assert await sleeper.join() == "done"
 
 
 async def _traced_ping(seed: int) -> tuple[TraceEntry, ...]:

@@ -376,8 +376,16 @@ def _run_main(
         return _run(runners, core, main, args)
     result: outcome.Outcome[Any] = outcome.capture(main, *args)
     if isinstance(result, outcome.Value) and inspect.iscoroutine(result.value):
-        # A plain callable that returned a coroutine (a lambda, an object
-        # whose __call__ is async): run it as an async main.
+        # A plain callable that returned a coroutine (a lambda): run it as
+        # an async main. Only calling it tells, so inside a VirtualNetwork
+        # its run joins the clock here, late (spawn does it in the opening
+        # thread for a main known to be async): until now it was a
+        # plain-function task, which does not hold the clock back either,
+        # and a deadline of the parent's may have jumped meanwhile. Holding
+        # the clock for every plain main instead would stop virtual time
+        # for a whole sync task, and hang one that waits on a virtual
+        # sleep of the block's. docs/tasks.md says to pass the async
+        # function and its arguments (or a functools.partial) instead.
         coro: Awaitable[Any] = result.value
         simulation = _seam.current()
         if simulation is not None:
