@@ -351,6 +351,21 @@ async def test_is_master_group_name_and_what_a_sub_server_is() -> None:
     assert net.create_server(group="solo").group_name == ("solo", "master")
 
 
+async def test_a_sub_server_left_before_its_listening_tick_never_emits_it() -> None:
+    heard: list[str] = []
+
+    async def sub_main(sub: net.Server) -> None:
+        sub.on("listening", lambda: heard.append(sub.group_name[1]))
+        await sub.listen()  # 'listening' is due on a later tick, as the master's
+        raise _Boom("the sub's block is left first")
+
+    with pytest.raises(_Boom), trio.fail_after(LIMIT):
+        async with net.create_server(subs=1, group="early", sub_main=sub_main):
+            pass
+    assert heard == []
+    assert _sub_threads("early") == []
+
+
 @pytest.mark.parametrize(
     ("options", "error", "names"),
     [

@@ -235,6 +235,8 @@ class Server(ServerState):
     ) -> bool:
         if self._listener is not None:
             self.close()
+        if self._index:
+            self._receiving = False  # a sub whose block is left listens no more
         destroy = exc is not None or not self._refed
         for sock in list(self._connections):
             if destroy or not sock._refed:
@@ -277,7 +279,8 @@ class Server(ServerState):
         listens on the server's ``saddr``, if it was given one (EdgerOS).
 
         On a sub-server (EdgerOS ``SUB`` mode) ``listen()`` binds nothing
-        (``'listening'`` follows all the same), since the sub takes its
+        (``'listening'`` follows all the same, unless the sub stops first:
+        its master closed, or its block was left), since the sub takes its
         connections from its master. It takes no address there.
 
         Node equivalent: ``server.listen()``.
@@ -312,7 +315,7 @@ class Server(ServerState):
         if self._index:
             if (port, host, path, fd) != (0, None, None, None):
                 raise ValueError("a sub-server takes no address: its master listens for it")
-            nursery.start_soon(self._emit, "listening", ())  # on a later tick, as below
+            nursery.start_soon(self._sub_listening)
             return self
         if self._listener is not None:
             raise ServerAlreadyListeningError("the server is already listening")
@@ -436,6 +439,12 @@ class Server(ServerState):
         finally:
             self._accepting -= 1
         await self._emit_close(closed)
+
+    async def _sub_listening(self) -> None:
+        # On a later tick, as the master's (_accept_loop), and as there not
+        # once the sub has stopped: its master closed, or its block was left.
+        if self._receiving:
+            await self._emit("listening", ())
 
     async def _serve_dispatched(self, inbox: Mailbox) -> None:
         """A sub-server's accept loop: serve its master's handoffs until told to stop."""
