@@ -107,12 +107,18 @@ MASTER = textwrap.dedent(
         attach = "_subs_main:attach_pid"
         async with net.create_server(subs=2, processes=True, sub_main=attach) as server:
             await server.listen(0, "127.0.0.1")
-            print(*server._group.pids, flush=True)
+            print("ready", flush=True)
             await trio.sleep_forever()
 
     trio.run(main)
     """
 )
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from ``/proc`` (each thread lists its own)."""
+    threads = Path(f"/proc/{pid}/task").glob("*/children")
+    return sorted(int(child) for thread in threads for child in thread.read_text().split())
 
 
 def test_a_master_killed_by_sigkill_leaves_no_worker_after_5_s() -> None:
@@ -122,8 +128,10 @@ def test_a_master_killed_by_sigkill_leaves_no_worker_after_5_s() -> None:
         env={**os.environ, "PYTHONPATH": str(TESTS)},
     )
     assert master.stdout is not None
-    workers = [int(pid) for pid in master.stdout.readline().split()]
+    assert master.stdout.readline() == b"ready\n"
+    workers = _children(master.pid)
     assert len(workers) == 2
+    assert all(b"trionet._worker" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers)
     assert all(_alive(pid) for pid in workers)
     master.kill()
     master.wait(10)

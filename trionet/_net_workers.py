@@ -83,7 +83,6 @@ class ProcessGroup:
         self.ready = trio.Event()
         self.ended = trio.Event()
         self.stopped = False
-        self.pids: list[int] = []
         self._channels: list[socket.socket] = []
         self._backlog: list[deque[tuple[int, SockAddr | str]]] = []
         self._wakeups: list[trio.Event] = []
@@ -170,7 +169,6 @@ class ProcessGroup:
             )
         finally:
             theirs.close()
-        self.pids.append(process.pid)
         sub_main, listener, options = self.config
         await _fdpass.send(ours, ("config", self.name, index, listener, sub_main, options))
         return process
