@@ -49,7 +49,7 @@ from ._net_listen import (
 from ._net_props import family_name
 from ._net_server_state import ServerState
 from ._net_socket import Socket
-from ._net_subs import Group, Stop, check_group, check_sub_main, run_subs, take_dispatched
+from ._net_subs import Group, Stop, check_group, check_sub_main, take_dispatched
 from ._net_tls import server_certificates, server_setup
 from ._net_workers import ProcessGroup, check_picklable
 from ._proxy_read import ProxyHeaderError, log_dropped, read_proxy_header
@@ -208,10 +208,7 @@ class Server(ServerState):
         nursery = self._nursery = await manager.__aenter__()
         if self._group is not None and self._index == 0:
             try:
-                if isinstance(self._group, ProcessGroup):
-                    await nursery.start(self._group.run)
-                else:
-                    await nursery.start(run_subs, self._group)
+                await nursery.start(self._group.run)
             except BaseException as exc:
                 await manager.__aexit__(type(exc), exc, exc.__traceback__)
                 raise

@@ -22,9 +22,8 @@ from ._net_events import Events, ServerListen
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ._net_group import ServerGroup
     from ._net_socket import Socket
-    from ._net_subs import Group
-    from ._net_workers import ProcessGroup
 
 __all__ = ["ServerState"]
 
@@ -47,7 +46,7 @@ class ServerState(Events[ServerListen]):
         super().__init__()
         self._max_connections = _check_max_connections(max_connections)
         self._group_name = group_name
-        self._group: Group | ProcessGroup | None = None  # a master's multi-task group
+        self._group: ServerGroup | None = None  # a master's multi-task group (a sub's, in a sub)
         self._index = 0  # in the group: 0 for the master
         self._listener: int | None = None
         self._receiving = False  # a sub-server taking connections from its master

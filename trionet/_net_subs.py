@@ -4,7 +4,7 @@ Theory of operation
 ===================
 
 A server made with ``subs=N`` is the *master* of a ``Group``. Entering
-its ``async with`` starts, in its nursery, ``run_subs``, which opens N
+its ``async with`` starts, in its nursery, ``Group.run``, which opens N
 ``trionet.task`` tasks (threads, each with its own ``trio.run``) running
 ``_sub_task``. Each sub task makes its own ``Server`` (the *sub-server*,
 entered in its own run), runs ``sub_main(sub_server)`` to attach listeners,
@@ -29,7 +29,7 @@ sub's connections when the master's block destroys its own (an exception,
 or ``unref()``). The master emits ``'close'`` once its own connections and
 every sub task have ended; by then the sub threads are joined.
 
-Failure. ``run_subs`` joins every sub task in a nursery of the master;
+Failure. ``Group.run`` joins every sub task in a nursery of the master;
 a sub whose task raises (``sub_main``, a listener, anything) makes
 ``join()`` raise that exception bare, which takes the master's nursery down
 and comes out of the master's ``async with`` unchanged (SPEC 8.2); leaving
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from ._core._addr import SockAddr
     from ._net_server import Server
 
-__all__ = ["Group", "Stop", "check_group", "check_sub_main", "create_sub_server", "run_subs"]
+__all__ = ["Group", "Stop", "check_group", "check_sub_main", "create_sub_server"]
 
 DEFAULT_GROUP = "server"
 
@@ -178,6 +178,31 @@ class Group:
 
     # -- life cycle ---------------------------------------------------------
 
+    async def run(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """The master's side: start the sub tasks, report ready, join them all.
+
+        Runs in the master's nursery. A sub's exception is raised here bare.
+        """
+        with self._lock:
+            self._token = trio.lowlevel.current_trio_token()
+        try:
+            async with AsyncExitStack() as stack:
+                handles = [
+                    await stack.enter_async_context(
+                        _task.open_task(_sub_task, self, index, name=f"{self.name}/sub{index}")
+                    )
+                    for index in range(1, self.size + 1)
+                ]
+                async with open_nursery() as joins:
+                    for handle in handles:
+                        joins.start_soon(handle.join)
+                    await self.ready.wait()
+                    task_status.started()
+        finally:
+            for inbox in self.inboxes:
+                inbox.close()  # closes the handoffs nobody took
+            self.ended.set()
+
     def stop(self, *, leaving: bool, destroy: bool = False) -> None:
         """Tell every sub to stop (from the master's run; never waits)."""
         self.stopped = True
@@ -229,32 +254,6 @@ def check_sub_main(sub_main: object) -> Callable[..., Any] | None:
     if not callable(found):
         raise TypeError(f"sub_main {sub_main!r} names a {type(found).__name__}, not a callable")
     return found  # type: ignore[no-any-return]
-
-
-async def run_subs(group: Group, *, task_status: trio.TaskStatus[None]) -> None:
-    """The master's side: start the sub tasks, report ready, join them all.
-
-    Runs in the master's nursery. A sub's exception is raised here bare.
-    """
-    with group._lock:
-        group._token = trio.lowlevel.current_trio_token()
-    try:
-        async with AsyncExitStack() as stack:
-            handles = [
-                await stack.enter_async_context(
-                    _task.open_task(_sub_task, group, index, name=f"{group.name}/sub{index}")
-                )
-                for index in range(1, group.size + 1)
-            ]
-            async with open_nursery() as joins:
-                for handle in handles:
-                    joins.start_soon(handle.join)
-                await group.ready.wait()
-                task_status.started()
-    finally:
-        for inbox in group.inboxes:
-            inbox.close()  # closes the handoffs nobody took
-        group.ended.set()
 
 
 _local = threading.local()
