@@ -40,6 +40,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 
+from trionet.testing import fd_leak_check
+
 _UNSHARE = (
     ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--net"]
 )
@@ -79,7 +81,7 @@ def run_in_own_network(body: Callable[[], Awaitable[object]]) -> None:
     The child's traceback, if any, becomes the failure's message.
     """
     child = subprocess.run(
-        [*_UNSHARE, sys.executable, __file__, body.__module__, body.__qualname__],
+        [*_UNSHARE, sys.executable, "-W", "error", __file__, body.__module__, body.__qualname__],
         capture_output=True,
         text=True,
         timeout=_CHILD_TIMEOUT,
@@ -97,7 +99,16 @@ def _main(module: str, function: str) -> None:
     for command in _SET_UP_LO:
         subprocess.run(command, check=True, timeout=_CHILD_TIMEOUT)
     body = getattr(importlib.import_module(module), function)
-    trio.run(body)
+    # The guards conftest gives every test in the parent: no fd leaked, and
+    # no ResourceWarning, which -W error turns into an exception that a
+    # finalizer can only report to this hook.
+    unraisable: list[str] = []
+    sys.unraisablehook = lambda report: unraisable.append(
+        f"{report.err_msg or 'Exception ignored in'}: {report.object!r}: {report.exc_value!r}"
+    )
+    with fd_leak_check():
+        trio.run(body)
+    assert not unraisable, "\n".join(unraisable)
 
 
 if __name__ == "__main__":
