@@ -134,34 +134,17 @@ def is_open(fd: int) -> bool:
     return os.path.lexists(f"/proc/self/fd/{fd}")
 
 
-_IFF_MULTICAST = 0x1000  # <linux/if.h>
+def skip_without_broadcast() -> None:
+    """Skip unless the kernel routes the loopback broadcast address through lo.
 
-
-def skip_without_route(domain: int, set_up: Callable[[stdsocket.socket], None], to: str) -> None:
-    """Skip unless the kernel routes ``to`` through lo (a UDP connect sends nothing).
-
-    Call it from a sync fixture: pytest-trio drops the reason of a
+    The probe is a connect on a UDP socket: a route lookup that sends
+    nothing. Call it from a sync fixture: pytest-trio drops the reason of a
     ``pytest.skip`` raised inside the trio run.
     """
-    with stdsocket.socket(domain, stdsocket.SOCK_DGRAM) as probe:
-        set_up(probe)
+    with stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_DGRAM) as probe:
+        probe.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_BROADCAST, 1)
         try:
-            probe.connect((to, 9))
+            probe.connect(("127.255.255.255", 9))
         except OSError as exc:
             name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            with open("/sys/class/net/lo/flags") as flags:
-                lo_flags = int(flags.read(), 16)
-            multicast = "has" if lo_flags & _IFF_MULTICAST else "lacks"
-            pytest.skip(
-                f"the kernel has no route for {to} through lo (which {multicast} "
-                f"IFF_MULTICAST): connect failed with {name}"
-            )
-
-
-def skip_without_broadcast() -> None:
-    """Skip unless the kernel routes the loopback broadcast address."""
-    skip_without_route(
-        stdsocket.AF_INET,
-        lambda probe: probe.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_BROADCAST, 1),
-        "127.255.255.255",
-    )
+            pytest.skip(f"the kernel has no route for 127.255.255.255 through lo: {name}")
