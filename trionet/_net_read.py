@@ -40,8 +40,12 @@ stays asleep. The rules:
    handle: an event for it wakes the reader, and an inline read that
    finds it reads nothing and wakes the reader. A read error the inline
    ``recv`` took destroys the socket with it, as the reader would.
-6. TLS sockets are not read inline: decrypting may have to send (a key
-   update) and wait, which only a task can.
+6. A TLS socket is read inline too: its transport's ``try_read`` feeds
+   the ciphertext to OpenSSL and decrypts. What needs a task (OpenSSL has
+   a reply to send, such as a key update's; the end of the stream; an
+   error) wakes the reader, which finishes its read with the bytes
+   already fed (``trionet._tls``, rule 8). After STARTTLS a socket is not
+   read inline (``trionet._net_starttls``).
 
 **Reading ahead** (SPEC rule 12). A socket nobody reads yet (no ``'data'``
 listener, no ``onread``, never paused, resumed or pulled) is not idle in
@@ -83,6 +87,7 @@ from trio.lowlevel import Task
 from ._emitter import Listener
 from ._net_core import OPEN, SocketCore
 from ._net_transport import FdTransport, ReadInterrupted
+from ._tls import TlsTransport
 
 __all__ = ["SocketReader"]
 
@@ -112,7 +117,7 @@ class SocketReader(SocketCore):
         self._reader = trio.lowlevel.current_task()
         self._read_size = _READ_SIZE
         transport = self._transport
-        if isinstance(transport, FdTransport):  # TLS reads only in its reader (rule 6)
+        if isinstance(transport, (FdTransport, TlsTransport)):  # rule 6
             transport.hook_reads(self)
         try:
             await self._announced()  # a client's 'connect' (_net_core rule 6)
@@ -202,7 +207,7 @@ class SocketReader(SocketCore):
         if entries and not self._all_plain(entries):
             return False
         transport = self._transport
-        assert isinstance(transport, FdTransport)  # the only transport with this hook
+        assert isinstance(transport, (FdTransport, TlsTransport))  # the ones with this hook
         try:
             size = self._read_size
             data = transport.try_read(size)

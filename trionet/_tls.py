@@ -66,6 +66,16 @@ technique is trio's (``trio/_ssl.py``; read its opening comment):
    what the kernel does not take is ``held``: it goes out first with the
    next send, and the socket's writer task ``flush``es it without waiting
    for one.
+8. ``try_read`` is the read side of rule 7: the socket's read hook
+   (``trionet._net_read``, reading inline) calls it when ciphertext arrives
+   while the reader task waits for it (in ``_feed``, holding the receive
+   lock), so a message is decrypted and handed to the ``'data'``
+   listeners with no task switch. It reads for the reader: the bytes go to
+   the incoming BIO as the reader's own read would put them. Whatever needs
+   a task (OpenSSL wrote a reply, such as a key update's; the stream
+   ended; an error; another task waits for the receive lock; no finished
+   handshake) wakes the reader instead, with ``ReadInterrupted`` marked as
+   ours, and the reader retries its step with the bytes already fed.
 """
 
 from __future__ import annotations
@@ -79,8 +89,9 @@ from typing import Any, Literal, TypeVar, cast, final, overload
 import trio
 
 from ._core._checks import check_bool
+from ._core._readiness import ReadHook
 from ._core._timeout import check_timeout, timeout_scope
-from ._net_transport import Transport
+from ._net_transport import FdTransport, ReadInterrupted, Transport
 from ._types import Buffer
 
 __all__ = ["TlsTransport"]
@@ -123,6 +134,7 @@ class TlsTransport:
         "_delayed",
         "_ended",
         "_eof_sent",
+        "_fed_inline",
         "_handshake",
         "_handshake_done",
         "_held",
@@ -131,6 +143,7 @@ class TlsTransport:
         "_outgoing",
         "_recv_count",
         "_recv_lock",
+        "_recv_waiters",
         "_send_lock",
         "_ssl",
         "_stash",
@@ -174,6 +187,8 @@ class TlsTransport:
         self._send_lock = trio.StrictFIFOLock()
         self._recv_lock = trio.Lock()
         self._recv_count = 0  # inner reads so far (rule 2)
+        self._recv_waiters = 0  # tasks waiting for the receive lock (rule 8)
+        self._fed_inline = False  # the reader's wait was ended by try_read (rule 8)
         self._handshake: trio.Event | None = None  # set when the handshake has ended
         self._handshake_done = False
         # Ciphertext due before the next send: a TLS 1.3 server's session
@@ -378,6 +393,55 @@ class TlsTransport:
         self._check()
         await self._ensure_handshake()
         return await self._drive(self._read_into, view, reading=True)
+
+    def hook_reads(self, reader: ReadHook | None) -> None:
+        """Let the readiness layer call ``reader.read_ready(task)`` when ciphertext arrives.
+
+        ``reader`` then reads with ``try_read`` (rule 8). Only over an
+        ``FdTransport``; over any other inner transport, nothing is read inline.
+        """
+        inner = self._inner
+        if isinstance(inner, FdTransport):
+            inner.hook_reads(reader)
+
+    def try_read(self, max_bytes: int) -> bytes:
+        """For the reader waiting for ciphertext: read it now, decrypt up to ``max_bytes``.
+
+        Returns the plaintext, or ``b""`` when the TCP stream ended (the
+        reader, woken by that end, reads it itself). See rule 8.
+
+        Raises:
+            BlockingIOError: no plaintext now: the kernel had nothing, the
+                record is not complete yet (the reader waits on), or what
+                came needs the reader task (it is woken).
+        """
+        inner = self._inner
+        assert isinstance(inner, FdTransport)  # the hook is set on one only
+        ciphertext = inner.try_read(_RECEIVE_SIZE)
+        if not ciphertext:
+            return ciphertext
+        self._recv_count += 1
+        self._incoming.write(ciphertext)
+        data = b""
+        if self._recv_waiters or not self._handshake_done or self._broken is not None:
+            self._wake_reader()
+        else:
+            try:
+                data = self._read(max_bytes)
+            except ssl.SSLWantReadError:
+                pass  # a partial record: the reader waits for the rest
+            except ssl.SSLError as exc:
+                self._deferred = exc  # for the reader to raise, as it would have
+            if self._outgoing.pending or self._ended or self._deferred is not None:
+                self._wake_reader()
+        if not data:
+            raise BlockingIOError(errno.EAGAIN, "no TLS plaintext to hand over now")
+        return data
+
+    def _wake_reader(self) -> None:
+        """End the reader's wait for ciphertext: it goes on with the bytes fed (rule 8)."""
+        self._fed_inline = True
+        self._inner.interrupt_read()
 
     def feed(self, ciphertext: bytes) -> None:
         """Take bytes the peer sent before this transport existed (STARTTLS) as received."""
@@ -682,7 +746,11 @@ class TlsTransport:
         lock = self._recv_lock
         contended = lock.locked()
         if contended:
-            await lock.acquire()
+            self._recv_waiters += 1
+            try:
+                await lock.acquire()
+            finally:
+                self._recv_waiters -= 1
         else:
             lock.acquire_nowait()
         try:
@@ -690,7 +758,13 @@ class TlsTransport:
                 return contended  # another task read meanwhile: retry with its bytes first
             if self._transport_eof:
                 raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
-            data = await self._inner.read(_RECEIVE_SIZE)
+            try:
+                data = await self._inner.read(_RECEIVE_SIZE)
+            except ReadInterrupted:
+                if not self._fed_inline:
+                    raise  # pause(): nothing was read
+                self._fed_inline = False
+                return contended  # try_read fed the BIO for us (rule 8)
             self._recv_count += 1
             if data:
                 self._incoming.write(data)
