@@ -58,6 +58,7 @@ from trionet._core._fdtable import (
     sleep_on,
 )
 from trionet._core._prepare import Call
+from trionet._core._readiness import Direction
 from trionet._core._timeout import Timeout
 from trionet._seam import SimulatedSocket
 from trionet._types import Buffer
@@ -204,16 +205,28 @@ class FdState:
 
     @overload
     def io(
-        self, want: Literal[0], timeout: float | None, arg: int, deadline: Deadline | None = None
+        self,
+        direction: Literal[0],
+        timeout: float | None,
+        arg: int,
+        deadline: Deadline | None = None,
     ) -> bytes: ...
 
     @overload
     def io(
-        self, want: Literal[1], timeout: float | None, arg: Buffer, deadline: Deadline | None = None
+        self,
+        direction: Literal[1],
+        timeout: float | None,
+        arg: Buffer,
+        deadline: Deadline | None = None,
     ) -> int: ...
 
     def io(
-        self, want: int, timeout: float | None, arg: Any, deadline: Deadline | None = None
+        self,
+        direction: Direction,
+        timeout: float | None,
+        arg: Any,
+        deadline: Deadline | None = None,
     ) -> bytes | int:
         """``recv(arg)`` (``READ``) or ``send(arg)`` (``WRITE``) of a stream or connected socket.
 
@@ -223,27 +236,29 @@ class FdState:
         call instead of ``timeout``.
         """
         entry = self.entry
-        call: Callable[..., bytes | int] = self.sock.send if want else self.sock.recv
+        call: Callable[..., bytes | int] = self.sock.send if direction else self.sock.recv
         streaks = self.streak
-        streak = streaks[want]
+        streak = streaks[direction]
         kernel = deadline is not None or timeout != 0
         try:
             if kernel and streak >= _STREAK and self.blocking:
                 streak += 1
-                streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-                return self.in_kernel(want, _WHAT[want], timeout, deadline, call, arg)
+                streaks[direction] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
+                return self.in_kernel(direction, _WHAT[direction], timeout, deadline, call, arg)
             try:
                 result: bytes | int = call(arg, _DONTWAIT)
             except BlockingIOError:
-                streaks[want] = streak + 1
+                streaks[direction] = streak + 1
                 if kernel and (self.blocking or self.make_blocking()):
-                    return self.in_kernel(want, _WHAT[want], timeout, deadline, call, arg)
-                polled = Call(entry, want, timeout, _WHAT[want], _ATTEMPTS[want], entry, arg)
+                    return self.in_kernel(direction, _WHAT[direction], timeout, deadline, call, arg)
+                polled = Call(
+                    entry, direction, timeout, _WHAT[direction], _ATTEMPTS[direction], entry, arg
+                )
                 result = _retry(polled, deadline, 0.0)
                 # What the shared attempt noted for the async driver would mislead it.
                 entry.drained = False
             else:
-                streaks[want] = 0
+                streaks[direction] = 0
         except OSError as exc:
             raise _closed(exc, entry) from exc
         return result
@@ -259,7 +274,7 @@ class FdState:
 
     def in_kernel(
         self,
-        want: int,
+        direction: Direction,
         what: str,
         timeout: float | None,
         deadline: Deadline | None,
@@ -276,20 +291,20 @@ class FdState:
         limit = timeout if deadline is None else _left(what, deadline)
         key = ~_get_ident()
         sleepers = entry.sleepers
-        sleepers[key] = want
+        sleepers[key] = direction
         try:
             if entry.closed:
                 raise trio.ClosedResourceError("the socket was closed")
             if len(sleepers) > 1:
-                check_alone(entry, key, want)
+                check_alone(entry, key, direction)
             timeo = self.timeo
             while True:
-                if timeo[want] != limit:
-                    self._set_limit(want, limit)
+                if timeo[direction] != limit:
+                    self._set_limit(direction, limit)
                 try:
                     result = run(*args)
                 except BlockingIOError:
-                    limit = self._would_block(want, what, timeout, deadline, limit)
+                    limit = self._would_block(direction, what, timeout, deadline, limit)
                     continue
                 if entry.closed:
                     # What a shut-down socket returns (b"", a short count) is not data.
@@ -302,7 +317,7 @@ class FdState:
 
     def _would_block(
         self,
-        want: int,
+        direction: Direction,
         what: str,
         timeout: float | None,
         deadline: Deadline | None,
@@ -322,20 +337,20 @@ class FdState:
             os.set_blocking(entry.fd, True)
         elif limit is None:
             # A limit set behind compat's back (setsockopt on the socket): unset it.
-            self.timeo[want] = _UNKNOWN
+            self.timeo[direction] = _UNKNOWN
         elif deadline is None:
             # The kernel waited the whole timeout (it rounds up, never down).
             raise Timeout(f"{what} timed out after {timeout:g} s")
         return limit if deadline is None else _left(what, deadline)
 
-    def _set_limit(self, want: int, limit: float | None) -> None:
+    def _set_limit(self, direction: Direction, limit: float | None) -> None:
         if limit is None:
             value = _NO_LIMIT
         else:
             seconds = min(int(limit), _MAX_SECONDS)
             value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
-        self.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[want], value)
-        self.timeo[want] = limit
+        self.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[direction], value)
+        self.timeo[direction] = limit
 
 
 # compat's state of each fd it has run a call on, by number. A state whose
@@ -372,7 +387,7 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             ``create_client``), overriding ``call.timeout``.
     """
     entry = call.entry
-    want = call.want
+    direction = call.direction
     fd_state = state(entry)
     # A receive or send that may wait: one that found the socket not ready
     # once (so it is connected, or a datagram socket) may block in the
@@ -380,26 +395,28 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
     # yet, never has O_NONBLOCK cleared under its accept or connect.
     kernel = call.attempt in _IN_KERNEL and (deadline is not None or call.timeout != 0)
     streaks = fd_state.streak
-    streak = streaks[want]
+    streak = streaks[direction]
     what, timeout, attempt, args = call.what, call.timeout, call.attempt, call.args
     try:
         if kernel and streak >= _STREAK and fd_state.blocking:
             streak += 1
-            streaks[want] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-            result = fd_state.in_kernel(want, what, timeout, deadline, attempt, *args, 0)
+            streaks[direction] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
+            result = fd_state.in_kernel(direction, what, timeout, deadline, attempt, *args, 0)
         else:
             try:
                 result = call.attempt(*call.args)
             except RetryLater:
                 result = _retry(call, deadline, later(0))
             except BlockingIOError:
-                streaks[want] = streak + 1
+                streaks[direction] = streak + 1
                 if kernel and (fd_state.blocking or fd_state.make_blocking()):
-                    result = fd_state.in_kernel(want, what, timeout, deadline, attempt, *args, 0)
+                    result = fd_state.in_kernel(
+                        direction, what, timeout, deadline, attempt, *args, 0
+                    )
                 else:
                     result = _retry(call, deadline, 0.0)
             else:
-                streaks[want] = 0
+                streaks[direction] = 0
     except OSError as exc:
         raise _closed(exc, entry) from exc
     # A hint for the async driver about the attempt it just made; left set,
@@ -453,24 +470,24 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
     progress included.
     """
     entry = call.entry
-    want = call.want
+    direction = call.direction
     sleeper = _sleeper()
     if not watch:
         sleeper.watch((), 0)
     elif entry.extras:
         # -1: an mports listener that a close in another thread has just
         # closed; its port is gone, and the close signals the wake-up fd.
-        sleeper.watch(tuple(fd for fd in entry.all_fds() if fd >= 0), _EVENTS[want])
-    elif _EVENTS[want] == select.POLLOUT and isinstance(entry.sock, SimulatedSocket):
+        sleeper.watch(tuple(fd for fd in entry.all_fds() if fd >= 0), _EVENTS[direction])
+    elif _EVENTS[direction] == select.POLLOUT and isinstance(entry.sock, SimulatedSocket):
         # A virtual socket's fd shows "neither readable nor writable" as
         # writable (docs/design/vnet.md): poll its write fd, or spin.
-        sleeper.watch((entry.sock.write_fd(),), _EVENTS[want])
+        sleeper.watch((entry.sock.write_fd(),), _EVENTS[direction])
     else:
-        sleeper.watch((entry.fd,), _EVENTS[want])
+        sleeper.watch((entry.fd,), _EVENTS[direction])
     # poll() takes an int of milliseconds: a longer timeout waits in slices.
     wait = None if seconds is None else min(math.ceil(seconds * 1000), _MAX_POLL_MS)
     wake = sleeper.fd
-    ready = sleep_on(entry, wake, want, sleeper.poll, wait)
+    ready = sleep_on(entry, wake, direction, sleeper.poll, wait)
     event = woken = False
     for fd, _ in ready:
         if fd == wake:

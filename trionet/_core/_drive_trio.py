@@ -27,7 +27,7 @@ import trio
 from ._attempts import RetryLater, later
 from ._fdtable import Entry
 from ._prepare import Call
-from ._readiness import FdState, current_layer
+from ._readiness import Direction, FdState, current_layer
 from ._timeout import Timeout, timeout_scope
 
 __all__ = ["perform"]
@@ -38,22 +38,22 @@ T = TypeVar("T")
 async def perform(call: Call[T]) -> T:
     """Run ``call.attempt(*call.args)`` until it stops raising ``BlockingIOError``."""
     await trio.lowlevel.checkpoint_if_cancelled()
-    entry, want, timeout, what = call.entry, call.want, call.timeout, call.what
+    entry, direction, timeout, what = call.entry, call.direction, call.timeout, call.what
     attempt, args = call.attempt, call.args
     layer = current_layer()
     delay = 0.0
     try:
         state = layer.state(entry.fd)
         # timeout=0 promises one attempt even when the bit says "not ready".
-        if state.ready[want] or entry.extras or timeout == 0:
+        if state.ready[direction] or entry.extras or timeout == 0:
             try:
                 result = attempt(*args)
             except RetryLater:
                 delay = later(delay)
             except BlockingIOError:
-                _blocked(state, want)
+                _blocked(state, direction)
             else:
-                _settle(entry, state, want)
+                _settle(entry, state, direction)
                 if layer.spend():
                     await trio.lowlevel.cancel_shielded_checkpoint()
                 return result
@@ -65,7 +65,7 @@ async def perform(call: Call[T]) -> T:
                     await trio.sleep(delay)
                 else:
                     # all_fds() each time: mports may change a listener's ports.
-                    await layer.wait_any(entry.all_fds(), want, entry)
+                    await layer.wait_any(entry.all_fds(), direction, entry)
                 try:
                     result = attempt(*args)
                 except RetryLater:
@@ -74,16 +74,16 @@ async def perform(call: Call[T]) -> T:
                 except BlockingIOError:
                     delay = 0.0
                     for fd in entry.all_fds():
-                        _blocked(layer.state(fd), want)
+                        _blocked(layer.state(fd), direction)
                     continue
                 except OSError:
                     # The wait spent the edge, yet the fd may still be ready: an
                     # accept that failed with EMFILE leaves its connection queued,
                     # and no new edge comes for it. The next call must try first.
-                    state.ready[want] = True
+                    state.ready[direction] = True
                     raise
                 break
-        _settle(entry, layer.state(entry.fd), want)
+        _settle(entry, layer.state(entry.fd), direction)
     except OSError as exc:
         if exc.errno == errno.EBADF:
             raise trio.ClosedResourceError("the socket is closed") from exc
@@ -91,7 +91,7 @@ async def perform(call: Call[T]) -> T:
     return result
 
 
-def _blocked(state: FdState, want: int) -> None:
+def _blocked(state: FdState, direction: Direction) -> None:
     """After ``EAGAIN``: not ready, and no lasting condition pending either.
 
     An end of stream or an error would have made the call return at once,
@@ -99,13 +99,13 @@ def _blocked(state: FdState, want: int) -> None:
     Kept, it would make every wait return at once: a retry loop without a
     checkpoint, which freezes the whole run.
     """
-    state.ready[want] = state.sticky[want] = False
+    state.ready[direction] = state.sticky[direction] = False
 
 
-def _settle(entry: Entry, state: FdState, want: int) -> None:
+def _settle(entry: Entry, state: FdState, direction: Direction) -> None:
     """After a success: still ready, unless the attempt drained the kernel buffer."""
     if entry.drained:
         entry.drained = False
-        state.clear(want)
+        state.clear(direction)
     else:
-        state.ready[want] = True
+        state.ready[direction] = True

@@ -105,7 +105,7 @@ class Entry:
         # Threads blocked on this socket in compat, key -> direction: a
         # wake-up fd for a thread in ``poll``, the negative key of ``check_alone``
         # for a thread in the system call.
-        self.sleepers: dict[int, int] = {}
+        self.sleepers: dict[int, _readiness.Direction] = {}
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -167,7 +167,11 @@ _wake_fds: set[int] = set()
 
 
 def sleep_on(
-    target: Entry, wake_fd: int, want: int, poll: Callable[[int | None], T], wait: int | None
+    target: Entry,
+    wake_fd: int,
+    direction: _readiness.Direction,
+    poll: Callable[[int | None], T],
+    wait: int | None,
 ) -> T:
     """``poll(wait)``, registered meanwhile as a sleeper on ``target`` that ``close`` wakes.
 
@@ -187,18 +191,18 @@ def sleep_on(
             each accepted connection goes to one of them whole.
     """
     sleepers = target.sleepers
-    sleepers[wake_fd] = want
+    sleepers[wake_fd] = direction
     try:
         if target.closed:
             raise trio.ClosedResourceError("the socket was closed")
         if len(sleepers) > 1:
-            check_alone(target, wake_fd, want)
+            check_alone(target, wake_fd, direction)
         return poll(wait)
     finally:
         del sleepers[wake_fd]
 
 
-def _came_second(target: Entry, wake_fd: int, want: int) -> bool:
+def _came_second(target: Entry, wake_fd: int, direction: _readiness.Direction) -> bool:
     """Whether a thread registered before ``wake_fd`` waits the same way on a non-listener.
 
     Dicts keep insertion order: of two threads racing to wait, the first to
@@ -207,7 +211,7 @@ def _came_second(target: Entry, wake_fd: int, want: int) -> bool:
     for fd, way in list(target.sleepers.items()):
         if fd == wake_fd:
             return False
-        if way == want:
+        if way == direction:
             return not _listening(target)
     return False
 
@@ -230,7 +234,7 @@ def _wake_sleepers(target: Entry) -> bool:
     return in_kernel
 
 
-def check_alone(target: Entry, key: int, want: int) -> None:
+def check_alone(target: Entry, key: int, direction: _readiness.Direction) -> None:
     """For a thread just registered as ``key``: fail if another one waits the same way.
 
     compat's call that blocks in the kernel registers in ``target.sleepers``
@@ -244,8 +248,8 @@ def check_alone(target: Entry, key: int, want: int) -> None:
     Raises:
         trio.BusyResourceError: another thread waits to read (or to write) ``target``.
     """
-    if _came_second(target, key, want):
-        verb = "receiving on" if want == _readiness.READ else "sending on"
+    if _came_second(target, key, direction):
+        verb = "receiving on" if direction == _readiness.READ else "sending on"
         raise trio.BusyResourceError(f"another thread is already {verb} this socket")
 
 

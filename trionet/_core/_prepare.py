@@ -29,7 +29,7 @@ from ._attempts import send as _send
 from ._attempts import sendto as _sendto
 from ._checks import check_int
 from ._fdtable import Entry, entry, register
-from ._readiness import READ, WRITE
+from ._readiness import READ, WRITE, Direction
 from ._timeout import check_timeout
 
 __all__ = [
@@ -57,24 +57,24 @@ class Call(Generic[T]):
 
     Attributes:
         entry: The socket; a listener with ``mports`` waits on all its fds.
-        want: ``READ`` or ``WRITE`` from ``trionet._core._readiness``.
+        direction: ``READ`` or ``WRITE`` from ``trionet._core._readiness``.
         timeout: Validated seconds, or ``None``; ``0`` tries once.
         what: Names the operation in the ``Timeout`` message.
     """
 
-    __slots__ = ("args", "attempt", "entry", "timeout", "want", "what")
+    __slots__ = ("args", "attempt", "direction", "entry", "timeout", "what")
 
     def __init__(
         self,
         entry: Entry,
-        want: int,
+        direction: Direction,
         timeout: float | None,
         what: str,
         attempt: Callable[..., T],
         *args: Any,
     ) -> None:
         self.entry = entry
-        self.want = want
+        self.direction = direction
         self.timeout = timeout
         self.what = what
         self.attempt = attempt

@@ -88,14 +88,19 @@ import contextlib
 import select
 import threading
 from collections.abc import Coroutine
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol, TypeAlias
 
 import outcome
 import trio
 from trio.lowlevel import Abort, RaiseCancelT, RunVar, Task
 
-__all__ = ["READ", "WRITE", "FdState", "Layer", "Owner", "current_layer", "release"]
+__all__ = ["READ", "WRITE", "Direction", "FdState", "Layer", "Owner", "current_layer", "release"]
 
+# Which way a call waits: the index into an fd's per-direction pairs (ready,
+# sticky, waiter; compat's timeo and streak). Plain ints, not an IntEnum:
+# CPython specialises list indexing for exact ints only, and this is the
+# path every system call takes.
+Direction: TypeAlias = Literal[0, 1]
 READ: Final = 0
 WRITE: Final = 1
 
@@ -123,7 +128,7 @@ class _Waiter:
     def __init__(self, task: Task, layer: Layer) -> None:
         self.task = task
         self.layer = layer
-        self.slots: list[tuple[FdState, int]] = []
+        self.slots: list[tuple[FdState, Direction]] = []
         self.leading = False
         self.result: outcome.Outcome[None] | None = None
 
@@ -134,9 +139,9 @@ class _Waiter:
         return Abort.SUCCEEDED
 
     def detach(self) -> None:
-        for state, want in self.slots:
-            if state.waiter[want] is self:
-                state.waiter[want] = None
+        for state, direction in self.slots:
+            if state.waiter[direction] is self:
+                state.waiter[direction] = None
 
 
 class Owner(Protocol):
@@ -165,9 +170,9 @@ class FdState:
         self.sticky = [False, False]
         self.waiter: list[_Waiter | None] = [None, None]
 
-    def clear(self, want: int) -> None:
-        """Record that ``want`` is not possible now (rule 2 of the module docstring)."""
-        self.ready[want] = self.sticky[want]
+    def clear(self, direction: Direction) -> None:
+        """Record that ``direction`` is not possible now (rule 2 of the module docstring)."""
+        self.ready[direction] = self.sticky[direction]
 
 
 def _closed_outcome() -> outcome.Error:
@@ -202,8 +207,8 @@ class Layer:
         """
         return self._states.get(fd) or self._register(fd)
 
-    def wait(self, fd: int, want: int, owner: Owner) -> Coroutine[object, None, None]:
-        """Sleep until ``fd`` may be ready for ``want`` (``READ`` or ``WRITE``).
+    def wait(self, fd: int, direction: Direction, owner: Owner) -> Coroutine[object, None, None]:
+        """Sleep until ``fd`` may be ready for ``direction`` (``READ`` or ``WRITE``).
 
         Returns at once, clearing the bit, if it is already set. ``owner``
         is the fd's entry in the fd table: a close it has begun is never
@@ -213,12 +218,12 @@ class Layer:
             trio.BusyResourceError: another task waits on ``fd`` the same way.
             trio.ClosedResourceError: the fd was closed before or while waiting.
         """
-        return self.wait_any((fd,), want, owner)
+        return self.wait_any((fd,), direction, owner)
 
-    async def wait_any(self, fds: tuple[int, ...], want: int, owner: Owner) -> None:
+    async def wait_any(self, fds: tuple[int, ...], direction: Direction, owner: Owner) -> None:
         """Like ``wait``, for the first of several fds of one ``owner``."""
         states = [self._states.get(fd) or self._register(fd) for fd in fds]
-        if _take_ready(states, want):
+        if _take_ready(states, direction):
             return
         # An edge may already wait in the epoll (a peer on this CPU answered
         # while we ran): one epoll_wait(0) is cheaper than sleeping for it,
@@ -228,15 +233,15 @@ class Layer:
         # per message for nothing.
         if self._leader is None or not self._followers:
             self._dispatch()
-            if _take_ready(states, want):
+            if _take_ready(states, direction):
                 return
         waiter = _Waiter(trio.lowlevel.current_task(), self)
         for state in states:
-            if state.waiter[want] is not None:
+            if state.waiter[direction] is not None:
                 waiter.detach()
-                raise trio.BusyResourceError(_busy_message(want))
-            state.waiter[want] = waiter
-            waiter.slots.append((state, want))
+                raise trio.BusyResourceError(_busy_message(direction))
+            state.waiter[direction] = waiter
+            waiter.slots.append((state, direction))
         # Rule 8: recorded first, then the look; a close after it finds us.
         if owner.closed:
             waiter.detach()
@@ -306,10 +311,10 @@ class Layer:
             self._fire(state, READ, outcome.Value(None))
         return True
 
-    def _fire(self, state: FdState, want: int, result: outcome.Outcome[None]) -> None:
-        waiter = state.waiter[want]
+    def _fire(self, state: FdState, direction: Direction, result: outcome.Outcome[None]) -> None:
+        waiter = state.waiter[direction]
         if waiter is None:
-            state.ready[want] = True
+            state.ready[direction] = True
             return
         waiter.detach()
         if waiter.leading:
@@ -323,18 +328,18 @@ class Layer:
             trio.lowlevel.reschedule(waiter.task, result)
 
     def _wake_all(self, state: FdState, retry: bool) -> None:
-        for want in (READ, WRITE):
-            if state.waiter[want] is not None:
-                self._fire(state, want, outcome.Value(None) if retry else _closed_outcome())
+        for direction in (READ, WRITE):
+            if state.waiter[direction] is not None:
+                self._fire(state, direction, outcome.Value(None) if retry else _closed_outcome())
 
-    def interrupt(self, fd: int, want: int, error: BaseException) -> None:
-        """Wake the task waiting on ``fd`` for ``want`` by raising ``error`` in it.
+    def interrupt(self, fd: int, direction: Direction, error: BaseException) -> None:
+        """Wake the task waiting on ``fd`` for ``direction`` by raising ``error`` in it.
 
         Nothing was consumed for it. Does nothing when no task waits.
         """
         state = self._states.get(fd)
-        if state is not None and state.waiter[want] is not None:
-            self._fire(state, want, outcome.Error(error))
+        if state is not None and state.waiter[direction] is not None:
+            self._fire(state, direction, outcome.Error(error))
 
     def forget(self, fd: int, retry: bool = False) -> None:
         """Drop ``fd`` from this layer and wake its waiters; callable from any thread.
@@ -377,16 +382,16 @@ class Layer:
             self._epoll.close()
 
 
-def _take_ready(states: list[FdState], want: int) -> bool:
+def _take_ready(states: list[FdState], direction: Direction) -> bool:
     for state in states:
-        if state.ready[want]:
-            state.clear(want)
+        if state.ready[direction]:
+            state.clear(direction)
             return True
     return False
 
 
-def _busy_message(want: int) -> str:
-    verb = "reading from" if want == READ else "writing to"
+def _busy_message(direction: Direction) -> str:
+    verb = "reading from" if direction == READ else "writing to"
     return f"another task is already {verb} this socket"
 
 
