@@ -120,6 +120,14 @@ async def handoff_server(port: int) -> None:
         await server.serve(hand_over)
 
 
+def _ignore_error(_exc: BaseException) -> None:
+    """The other servers drop a connection reset silently; so do the net ones.
+
+    One function for every connection: a lambda each would add its closure
+    to the idle-memory row, which the other servers do not pay.
+    """
+
+
 def _write_or_pause(sock: net.Socket, chunk: bytes) -> None:
     if not sock.write(chunk):
         sock.pause()
@@ -135,8 +143,7 @@ async def net_server(
 
     def on_connection(sock: net.Socket) -> None:
         sock.set_no_delay(True)
-        # The other servers drop a connection reset silently; so does this one.
-        sock.on("error", lambda _exc: None)
+        sock.on("error", _ignore_error)
         if pipe:
             sock.on("data", partial(_write_or_pause, sock))
             sock.on("drain", sock.resume)
@@ -162,7 +169,7 @@ async def net_pull_server(port: int) -> None:
                 return
 
         def on_connection(sock: net.Socket) -> None:
-            sock.on("error", lambda _exc: None)
+            sock.on("error", _ignore_error)
             nursery.start_soon(echo, sock)
 
         async with net.create_server(on_connection) as server:

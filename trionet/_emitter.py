@@ -10,23 +10,45 @@ a listener propagates out of the emitting task unchanged.
 The listeners of an event are kept in a tuple that is replaced, never
 mutated, so an emit iterates its snapshot without copying (Node's rule: a
 listener added or removed during an emit does not change that emit), and
-an emitter with no listeners costs one ``None`` and no dictionary.
+an emitter with no listeners costs one ``None`` and no dictionary. A
+listener added with ``on`` is stored as itself and one added with ``once``
+wrapped in a ``Once``: no pair per listener, since every idle connection
+holds its listeners (``docs/benchmarks.md``, idle memory).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Emitter", "EventEmitter", "Listener"]
+__all__ = ["Emitter", "Entries", "EventEmitter", "Listener", "Once", "unwrap"]
 
 # What a listener returns is ignored unless it is awaitable (then awaited), so
 # any callable fits: ``sock.on("data", sock.write)`` returns a bool, as in Node.
 Listener = Callable[..., object]
+
+
+@final
+class Once:
+    """A listener added with ``once``: removed from its event before its first call."""
+
+    __slots__ = ("listener",)
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+
+
+# An event's registrations, in call order: a listener, or a ``Once`` around one.
+Entries = tuple[Listener | Once, ...]
+
+
+def unwrap(entry: Listener | Once) -> Listener:
+    """The listener an entry of ``Entries`` registers."""
+    return entry.listener if type(entry) is Once else entry
 
 
 class Emitter:
@@ -40,8 +62,8 @@ class Emitter:
     __slots__ = ("_events",)
 
     def __init__(self) -> None:
-        # event name -> ((listener, once), ...); None until the first listener.
-        self._events: dict[str, tuple[tuple[Listener, bool], ...]] | None = None
+        # event name -> its Entries; None until the first listener.
+        self._events: dict[str, Entries] | None = None
 
     def _added(self, event: str) -> None:
         """Called after a listener for ``event`` was added; subclasses react to it."""
@@ -54,7 +76,7 @@ class Emitter:
         events = self._events
         if events is None:
             events = self._events = {}
-        events[event] = (*events.get(event, ()), (listener, once))
+        events[event] = (*events.get(event, ()), Once(listener) if once else listener)
         self._added(event)
         return self
 
@@ -73,7 +95,7 @@ class Emitter:
         events = self._events
         entries = events.get(event, ()) if events is not None else ()
         for index in range(len(entries) - 1, -1, -1):
-            if entries[index][0] == listener:
+            if unwrap(entries[index]) == listener:
                 self._store(event, entries[:index] + entries[index + 1 :])
                 break
         return self
@@ -89,7 +111,7 @@ class Emitter:
             self._store(event, ())
         return self
 
-    def _store(self, event: str, entries: tuple[tuple[Listener, bool], ...]) -> None:
+    def _store(self, event: str, entries: Entries) -> None:
         events = self._events
         assert events is not None
         if entries:
@@ -103,7 +125,7 @@ class Emitter:
         Node equivalent: ``emitter.listeners(eventName)``.
         """
         events = self._events
-        return [entry[0] for entry in events.get(event, ())] if events is not None else []
+        return [unwrap(entry) for entry in events.get(event, ())] if events is not None else []
 
     def listener_count(self, event: str) -> int:
         """How many listeners ``event`` has.
@@ -149,23 +171,24 @@ class Emitter:
         await self._emit_rest(event, entries, args)
         return True
 
-    async def _emit_rest(
-        self, event: str, entries: tuple[tuple[Listener, bool], ...], args: tuple[Any, ...]
-    ) -> None:
-        for listener, once in entries:
-            if once:
-                self._forget_once(event, listener)
+    async def _emit_rest(self, event: str, entries: Entries, args: tuple[Any, ...]) -> None:
+        for entry in entries:
+            listener = self._take(event, entry)
             result = listener(*args)
             if result is not None and inspect.isawaitable(result):
                 await result
 
-    def _forget_once(self, event: str, listener: Listener) -> None:
+    def _take(self, event: str, entry: Listener | Once) -> Listener:
+        """The listener of ``entry``, about to be called; a ``once`` one is removed first."""
+        if type(entry) is not Once:
+            return entry
         events = self._events
         entries = events.get(event, ()) if events is not None else ()
-        for index, entry in enumerate(entries):
-            if entry[1] and entry[0] is listener:
+        for index, registered in enumerate(entries):
+            if registered is entry:
                 self._store(event, entries[:index] + entries[index + 1 :])
-                return
+                break
+        return entry.listener
 
 
 class EventEmitter(Emitter):
@@ -236,9 +259,8 @@ class EventEmitter(Emitter):
                     raise args[0]
                 raise RuntimeError(f"unhandled 'error' event: {args!r}")
             return False
-        for listener, once in entries:
-            if once:
-                self._forget_once(event, listener)
+        for entry in entries:
+            listener = self._take(event, entry)
             result = listener(*args)
             if result is not None and inspect.isawaitable(result):
                 if inspect.iscoroutine(result):

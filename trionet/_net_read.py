@@ -84,7 +84,7 @@ from typing import Any
 import trio
 from trio.lowlevel import Task
 
-from ._emitter import Listener
+from ._emitter import Entries, unwrap
 from ._net_core import OPEN, SocketCore
 from ._net_transport import FdTransport, ReadInterrupted
 from ._tls import TlsTransport
@@ -227,7 +227,7 @@ class SocketReader(SocketCore):
             self._emit_inline(task, entries, chunk)
         return True
 
-    def _all_plain(self, entries: tuple[tuple[Listener, bool], ...]) -> bool:
+    def _all_plain(self, entries: Entries) -> bool:
         """Whether no ``'data'`` listener is an ``async`` function (rule 3).
 
         The listener tuple last found plain is kept (tuples are replaced,
@@ -236,19 +236,16 @@ class SocketReader(SocketCore):
         """
         if entries is self._plain_listeners:
             return True
-        if any(inspect.iscoroutinefunction(listener) for listener, _ in entries):
+        if any(inspect.iscoroutinefunction(unwrap(entry)) for entry in entries):
             return False
         self._plain_listeners = entries
         return True
 
-    def _emit_inline(
-        self, task: Task, entries: tuple[tuple[Listener, bool], ...], chunk: bytes | str
-    ) -> None:
+    def _emit_inline(self, task: Task, entries: Entries, chunk: bytes | str) -> None:
         """Call the ``'data'`` listeners in ``task``'s context until one needs the task."""
         run = task.context.run
-        for index, (listener, once) in enumerate(entries):
-            if once:
-                self._forget_once("data", listener)
+        for index, entry in enumerate(entries):
+            listener = self._take("data", entry)
             try:
                 result = run(listener, chunk)
             except BaseException as exc:

@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Server", "create_server"]
 
+_TASK_NAME = "trionet.net.Socket._serve"  # each connection's task, as trio would name it
+
 
 @final
 class Server(ServerState):
@@ -139,6 +141,7 @@ class Server(ServerState):
         "_proxy",
         "_reuse_port",
         "_saddr",
+        "_serving",
         "_sni",
         "_tls",
     )
@@ -196,6 +199,9 @@ class Server(ServerState):
         self._emptied: trio.Event | None = None
         self._close_event: trio.Event | None = None
         self._accepting = 0
+        # Made once: each connection's task holds them for its whole life,
+        # and a bound method made per connection would be idle memory.
+        self._serving = (self._on_connection, self._gone)
         if connection_listener is not None:
             self.on("connection", connection_listener)
 
@@ -523,7 +529,8 @@ class Server(ServerState):
         else:
             # The socket's own coroutine is the task: no wrapper frame stays
             # suspended for the connection's whole life (idle memory counts).
-            nursery.start_soon(sock._serve, self._on_connection, self._gone)
+            # A constant name, or trio formats one string per connection.
+            nursery.start_soon(sock._serve, *self._serving, name=_TASK_NAME)
 
     async def _serve_proxied(self, sock: Socket, fd: int, remote: SockAddr | str) -> None:
         """Read the PROXY header off ``fd`` (counted as a connection meanwhile), then serve."""

@@ -83,10 +83,14 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
             trio.ClosedResourceError: the socket was closed or ended.
             trio.BusyResourceError: another task is sending.
         """
-        await self._check_send()
+        # The checks and the wait for the queue are coroutines: awaited only
+        # when they have something to do, as each costs a frame per message.
+        if self._sending or self._ended or self._destroyed or self._status != OPEN:
+            await self._check_send()
         self._sending = True
         try:
-            await self._wait_idle()
+            if self._writer_running or self._queue:
+                await self._wait_idle()
             transport = self._transport
             assert transport is not None
             view = memoryview(data).cast("B")
