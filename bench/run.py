@@ -41,6 +41,10 @@ rate (``subs=2`` against ``subs=0``), and ``trionet bench`` (the CLI) beside
 the C load generator against ``trionet serve``. The full run ends with the
 net rows, then these.
 
+``--only idle`` runs only the net rows' idle memory (2,000 connections)
+for ``net``, ``net-pull``, the fd level, ``Tcp`` and raw trio, in
+interleaved rounds.
+
 ``--only processes`` runs the rows of ``processes.py``: a 200 µs-per-request
 CPU handler and plain echo, each served by ``subs=2, processes=True``
 beside ``subs=0`` (unpinned: the workers need both CPUs). The full run ends
@@ -243,6 +247,16 @@ class Bench:
         print(f"load at the end: {load()}")
         self._targets()
 
+    def run_idle(self) -> None:
+        """The net rows' idle memory alone, rounds interleaved."""
+        kinds = ("net", "net-pull", "trionet", "trionet-tcp", "trio")
+        print(f"idle memory: {NET_IDLE_CONNECTIONS:,} connections; load: {load()}")
+        for _ in range(self.args.rounds):
+            for kind in kinds:
+                self.idle_memory(kind, NET_IDLE_CONNECTIONS)
+        self._table(kinds, "trio", kinds[:-1])
+        print(f"load at the end: {load()}")
+
     def run_more(self) -> None:
         """TLS echo, the multi-task server's connection rate, and ``trionet bench``."""
         self._header()
@@ -336,8 +350,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
         "--only",
-        choices=["compat", "net", "tls", "ref", "processes"],
+        choices=["compat", "net", "idle", "tls", "ref", "processes"],
         help="compat: only the sync API beside the stdlib; net: only the trionet.net rows;"
+        " idle: only the net rows' idle memory;"
         " tls: only the TLS, multi-task server and trionet bench rows;"
         " ref: the reference table (pinned and unpinned, the reference servers);"
         " processes: worker processes beside one process",
@@ -351,6 +366,8 @@ def main() -> None:
         bench.run_compat()
     elif args.only == "net":
         bench.run_net()
+    elif args.only == "idle":
+        bench.run_idle()
     elif args.only == "tls":
         bench.run_more()
     elif args.only == "ref":
