@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -17,6 +18,8 @@ import pytest
 import trustme
 from _ports import refusing_port
 
+from trionet._cli import main
+
 
 def _trionet(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -26,6 +29,17 @@ def _trionet(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def test_the_console_script_is_the_same_command_line() -> None:
+    # pyproject names the function by its module path: a move must carry it along.
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="trionet")
+    assert script.load() is main
+    path = shutil.which("trionet", path=str(Path(sys.executable).parent))
+    assert path is not None, "the install put no trionet script beside its python"
+    done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: trionet")
 
 
 def test_demo_runs_every_scene_and_exits_zero() -> None:

@@ -7,6 +7,8 @@ as a user's pytest does.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import os
 import socket as stdsocket
 import subprocess
@@ -307,6 +309,12 @@ def test_free_port_fixtures_give_bindable_loopback_ports(user: pytest.Pytester) 
             break
         result.stdout.fnmatch_lines(["*Address already in use*"])
     result.assert_outcomes(passed=1)
+
+
+def test_the_pytest11_entry_point_is_the_plugin_module() -> None:
+    # pyproject names the plugin by its module path: a move must carry it along.
+    (plugin,) = importlib.metadata.entry_points(group="pytest11", name="trionet")
+    assert plugin.load() is importlib.import_module("trionet.testing._plugin")
 
 
 def test_importing_trionet_testing_does_not_import_pytest() -> None:
