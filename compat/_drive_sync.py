@@ -419,9 +419,6 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
                 streaks[direction] = 0
     except OSError as exc:
         raise _closed(exc, entry) from exc
-    # A hint for the async driver about the attempt it just made; left set,
-    # it would mislead that driver's next call on this socket.
-    entry.drained = False
     return result
 
 

@@ -586,6 +586,47 @@ async def test_close_forgets_an_fd_the_layer_had_registered(fds: Fds) -> None:
     assert server not in layer._states
 
 
+async def test_a_call_that_succeeds_at_once_registers_nothing(fds: Fds) -> None:
+    """The fast path is the system call: no readiness state, no epoll registration."""
+    client, server = await _connected(fds)  # the accept found its connection queued
+    layer = _readiness.current_layer()
+    # Loopback TCP queues the bytes at the peer before send returns.
+    await s.send(client, b"x")
+    assert await s.recv(server) == b"x"
+    await s.send(server, b"y")
+    assert server not in layer._states
+
+
+async def test_the_call_after_a_wait_leaves_the_fd_marked_ready(fds: Fds) -> None:
+    """The wait took the edge: a bit left clear would make net's next inline call sleep."""
+    client, server = await _connected(fds)
+
+    async def send() -> None:
+        await s.send(client, b"x")
+
+    assert await _call_while_parked(lambda: s.recv(server), server, READ, send) == b"x"
+    assert _readiness.current_layer().state(server).ready[READ]
+
+
+async def test_an_error_after_a_wait_leaves_the_fd_marked_ready(fds: Fds) -> None:
+    """Only an EAGAIN proves an fd not ready: a virtual socket shows no hang-up to wake a read."""
+    client, server = await _connected(fds)
+
+    async def reset() -> None:
+        s.set_linger(client, True, 0)
+        fds.close(client)
+
+    async def recv() -> str:
+        try:
+            await s.recv(server)
+        except ConnectionResetError:
+            return "reset"
+        return "data"
+
+    assert await _call_while_parked(recv, server, READ, reset) == "reset"
+    assert _readiness.current_layer().state(server).ready[READ]
+
+
 async def test_close_forgets_the_extra_listeners_of_mports(fds: Fds) -> None:
     listener, _port = _mports_listener(fds, 2)
     layer = _readiness.current_layer()

@@ -33,7 +33,7 @@ import trio
 from ._core._attempts import recv as _recv
 from ._core._attempts import recv_into as _recv_into
 from ._core._attempts import send as _send
-from ._core._drive_trio import _blocked, _settle, perform
+from ._core._drive_trio import perform_tracked
 from ._core._fdtable import close as _close_fd
 from ._core._fdtable import entry as _entry
 from ._core._prepare import Call
@@ -106,7 +106,7 @@ class FdTransport:
         call = self._read
         if call is None or call.args[1] != max_bytes:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
-        return perform(call)
+        return perform_tracked(call, self._state, max_bytes)
 
     def hook_reads(self, reader: ReadHook | None) -> None:
         """Let the readiness layer call ``reader.read_ready(task)`` when the fd turns readable.
@@ -126,10 +126,10 @@ class FdTransport:
         try:
             data = _recv(self._entry, max_bytes)
         except BlockingIOError:
-            _blocked(state, READ)
+            state.blocked(READ)
             raise
         if data:
-            _settle(self._entry, state, READ)
+            state.moved(READ, len(data) < max_bytes)
         else:
             state.sticky[READ] = True  # the end stays readable (rule 5 of _readiness)
             state.ready[READ] = True
@@ -148,9 +148,9 @@ class FdTransport:
         try:
             sent = _send(self._entry, data)
         except BlockingIOError:
-            _blocked(state, WRITE)
+            state.blocked(WRITE)
             raise
-        _settle(self._entry, state, WRITE)
+        state.moved(WRITE, 0 < sent < len(data))
         return sent
 
     held = False  # the kernel took each try_send's bytes, or none of them
@@ -160,15 +160,22 @@ class FdTransport:
 
     def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
         entry = self._entry
-        return perform(Call(entry, WRITE, None, "write", _send, entry, data))
+        size = (
+            len(data) if isinstance(data, (bytes, bytearray, memoryview)) else sum(map(len, data))
+        )
+        return perform_tracked(
+            Call(entry, WRITE, None, "write", _send, entry, data), self._state, size
+        )
 
     def receive(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
         entry = self._entry
-        return perform(Call(entry, READ, None, "read", _recv, entry, max_bytes))
+        call = Call(entry, READ, None, "read", _recv, entry, max_bytes)
+        return perform_tracked(call, self._state, max_bytes)
 
     def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
         entry = self._entry
-        return perform(Call(entry, READ, None, "read", _recv_into, entry, view))
+        call = Call(entry, READ, None, "read", _recv_into, entry, view)
+        return perform_tracked(call, self._state, len(view))
 
     async def wait_writable(self) -> None:
         state = self._state
@@ -177,7 +184,7 @@ class FdTransport:
         if state.ready[WRITE] and _ready_now(self.fd, select.POLLOUT):
             await trio.lowlevel.checkpoint()
             return
-        _blocked(state, WRITE)
+        state.blocked(WRITE)
         await trio.lowlevel.checkpoint_if_cancelled()
         # The layer returns at once, with no checkpoint, when an edge already waits.
         await current_layer().wait(self.fd, WRITE, self._entry)

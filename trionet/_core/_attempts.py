@@ -12,10 +12,9 @@ Attempts never block and never hide progress: the data attempts pass
 ``MSG_DONTWAIT``, so they stay non-blocking on an fd that compat has put in
 blocking mode for its threads (``trionet.compat._drive_sync``), whoever calls
 them; compat's call that blocks in the kernel passes ``flags=0``. An attempt
-that moved data returns how much, and an attempt that raised moved nothing. Stream reads and
-writes also note in ``Entry.drained`` whether they moved fewer bytes than
-asked, a hint a driver may use to wait before the next attempt rather than
-make a system call bound to fail.
+that moved data returns how much, and an attempt that raised moved nothing.
+Whether it moved fewer bytes than asked is the caller's to see in the
+result; attempts keep no hints for any driver.
 """
 
 from __future__ import annotations
@@ -50,10 +49,9 @@ DONTWAIT = _stdsocket.MSG_DONTWAIT
 
 
 def _received(entry: Entry, count: int, asked: int) -> None:
-    """Note end of stream, or a read that emptied the kernel buffer."""
+    """Note the end of a stream (``is_eof``)."""
     if entry.stream:
         entry.eof = not count and asked > 0
-        entry.drained = 0 < count < asked
 
 
 def recv(entry: Entry, max_bytes: int, flags: int = DONTWAIT) -> bytes:
@@ -82,12 +80,8 @@ def recvfrom_into(entry: Entry, view: Buffer, flags: int = DONTWAIT) -> tuple[in
 
 def send(entry: Entry, data: Buffer | Sequence[Buffer], flags: int = DONTWAIT) -> int:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        sent = entry.sock.send(data, flags)
-        entry.drained = sent < len(data)
-    else:
-        sent = entry.sock.sendmsg(data, (), flags)
-        entry.drained = sent < sum(map(len, data))
-    return sent
+        return entry.sock.send(data, flags)
+    return entry.sock.sendmsg(data, (), flags)
 
 
 def sendto(

@@ -4,108 +4,165 @@ Every blocking call of the fd level is ``perform(...)``:
 
 1. a cancel point first (``checkpoint_if_cancelled``), so a cancelled caller
    never consumes data it will not see;
-2. if the run's readiness layer says the fd may be ready, the system call
-   at once; on success the call returns after a cancel-shielded schedule
-   point only every few operations (the layer's budget), since a forced
-   yield after every send and receive is much of what trio's own sockets
-   spend per message;
-3. otherwise, or when the system call would block: wait on the readiness
-   layer inside the call's timeout scope and retry. A cancelled or
-   timed-out wait has consumed nothing.
+2. the system call at once. On success the call returns after a
+   cancel-shielded schedule point only every few operations (the budget),
+   since a forced yield after every send and receive is much of what
+   trio's own sockets spend per message. Nothing else is touched: no
+   readiness state, no run-local lookup;
+3. when the system call would block: wait on the readiness layer inside
+   the call's timeout scope and retry. A cancelled or timed-out wait has
+   consumed nothing.
 
 So every call is a cancel point; it is a schedule point whenever it waits
 and at least once every few successful operations.
+
+``perform_tracked`` is the same for a caller that also reads the
+readiness layer's ready bits itself, as ``net``'s transport does to write
+and read inline (``try_send``, ``try_read``): it tries the system call only
+when the bit says it may succeed, and keeps the bit exactly (rule 2 of
+``trionet._core._readiness``, through ``FdState.moved`` and
+``FdState.blocked``). The fd level has no such reader, so it keeps no bits:
+a stale bit would only ever cost its wait one failed system call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from typing import TypeVar
 
 import trio
 
 from ._attempts import RetryLater, later
-from ._fdtable import Entry
 from ._prepare import Call
-from ._readiness import Direction, FdState, current_layer
+from ._readiness import Direction, FdState, Layer, current_layer, spend
 from ._timeout import Timeout, timeout_scope
 
-__all__ = ["perform"]
+__all__ = ["perform", "perform_tracked"]
 
 T = TypeVar("T")
+Moved = TypeVar("Moved", bytes, int)
 
 
 async def perform(call: Call[T]) -> T:
-    """Run ``call.attempt(*call.args)`` until it stops raising ``BlockingIOError``."""
+    """Run ``call.attempt(*call.args)`` until it stops raising ``BlockingIOError``.
+
+    Raises:
+        Timeout: ``call.timeout`` ran out (``0``: the one attempt would block).
+        trio.ClosedResourceError: the socket was closed, before or while waiting.
+    """
     await trio.lowlevel.checkpoint_if_cancelled()
-    entry, direction, timeout, what = call.entry, call.direction, call.timeout, call.what
-    attempt, args = call.attempt, call.args
-    layer = current_layer()
-    delay = 0.0
     try:
-        state = layer.state(entry.fd)
-        # timeout=0 promises one attempt even when the bit says "not ready".
-        if state.ready[direction] or entry.extras or timeout == 0:
-            try:
-                result = attempt(*args)
-            except RetryLater:
-                delay = later(delay)
-            except BlockingIOError:
-                _blocked(state, direction)
-            else:
-                _settle(entry, state, direction)
-                if layer.spend():
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                return result
-        if timeout == 0:
-            raise Timeout(f"{what} would block (timeout=0)")
-        with timeout_scope(timeout, what):
+        result = call.attempt(*call.args)
+    except RetryLater:
+        delay = later(0.0)
+    except BlockingIOError:
+        delay = 0.0
+    except OSError as exc:
+        _raise_if_closed(exc)
+        raise
+    else:
+        if spend():
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
+    return await _wait_and_retry(call, delay)
+
+
+async def perform_tracked(call: Call[Moved], state: FdState, asked: int) -> Moved:
+    """``perform``, keeping ``state``'s ready bits for a caller that reads them.
+
+    ``state`` is the readiness state of ``call.entry.fd`` in this run;
+    ``asked`` is how many bytes the call asks to move: a result of fewer,
+    but not none (the kernel buffer ran dry or full), clears the bit, so
+    the next call waits instead of making a system call bound to fail.
+
+    Raises:
+        trio.ClosedResourceError: the socket was closed, before or while waiting.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    direction = call.direction
+    delay = 0.0
+    if state.ready[direction]:
+        try:
+            result = call.attempt(*call.args)
+        except RetryLater:
+            delay = later(0.0)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            _raise_if_closed(exc)
+            raise
+        else:
+            state.moved(direction, _short(result, asked))
+            if spend():
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return result
+    result = await _wait_and_retry(call, delay)
+    # No checkpoint since the attempt: no edge that came meanwhile is wiped out.
+    state.moved(direction, _short(result, asked))
+    return result
+
+
+def _short(result: bytes | int, asked: int) -> bool:
+    """Whether a call moved some bytes but fewer than ``asked``.
+
+    None is the end of a stream, which stays readable: a virtual socket's
+    fd cannot show the hang-up that makes the bit sticky.
+    """
+    moved = len(result) if isinstance(result, bytes) else result
+    return 0 < moved < asked
+
+
+async def _wait_and_retry(call: Call[T], delay: float) -> T:
+    """The slow path: the first attempt would block; wait (or sleep ``delay``) and retry."""
+    if call.timeout == 0:
+        raise Timeout(f"{call.what} would block (timeout=0)")
+    entry, direction, attempt, args = call.entry, call.direction, call.attempt, call.args
+    layer = current_layer()
+    try:
+        with timeout_scope(call.timeout, call.what):
             while True:
                 if delay:
                     await trio.sleep(delay)
                 else:
                     # all_fds() each time: mports may change a listener's ports.
-                    await layer.wait_any(entry.all_fds(), direction, entry)
+                    fds = entry.all_fds()
+                    # No checkpoint between the EAGAIN and the wait (rule 4).
+                    for fd in fds:
+                        layer.state(fd).blocked(direction)
+                    await layer.wait_any(fds, direction, entry)
                 try:
                     result = attempt(*args)
                 except RetryLater:
                     delay = later(delay)
-                    continue
                 except BlockingIOError:
                     delay = 0.0
-                    for fd in entry.all_fds():
-                        _blocked(layer.state(fd), direction)
-                    continue
                 except OSError:
-                    # The wait spent the edge, yet the fd may still be ready: an
-                    # accept that failed with EMFILE leaves its connection queued,
-                    # and no new edge comes for it. The next call must try first.
-                    state.ready[direction] = True
+                    _took_edge(layer, entry.fd, direction)
                     raise
-                break
-        _settle(entry, layer.state(entry.fd), direction)
+                else:
+                    break
     except OSError as exc:
-        if exc.errno == errno.EBADF:
-            raise trio.ClosedResourceError("the socket is closed") from exc
+        _raise_if_closed(exc)
         raise
+    _took_edge(layer, entry.fd, direction)
     return result
 
 
-def _blocked(state: FdState, direction: Direction) -> None:
-    """After ``EAGAIN``: not ready, and no lasting condition pending either.
+def _took_edge(layer: Layer, fd: int, direction: Direction) -> None:
+    """After the attempt that followed a wait: may be ready, whatever it returned or raised.
 
-    An end of stream or an error would have made the call return at once,
-    so a sticky bit is stale (say, an error another call already took).
-    Kept, it would make every wait return at once: a retry loop without a
-    checkpoint, which freezes the whole run.
+    The wait took the edge, and only an ``EAGAIN`` proves the fd not ready.
+    A bit left clear would put the next tracked call to sleep for an edge
+    that never comes: net's writer after a connect, a read after a reset
+    (a virtual socket shows no hang-up), an accept that failed with
+    ``EMFILE`` while its connection stays queued.
     """
-    state.ready[direction] = state.sticky[direction] = False
+    with contextlib.suppress(trio.ClosedResourceError):
+        layer.state(fd).moved(direction, False)
 
 
-def _settle(entry: Entry, state: FdState, direction: Direction) -> None:
-    """After a success: still ready, unless the attempt drained the kernel buffer."""
-    if entry.drained:
-        entry.drained = False
-        state.clear(direction)
-    else:
-        state.ready[direction] = True
+def _raise_if_closed(exc: OSError) -> None:
+    """``EBADF``: another task closed the socket; say so as trio does."""
+    if exc.errno == errno.EBADF:
+        raise trio.ClosedResourceError("the socket is closed") from exc

@@ -79,7 +79,6 @@ class Entry:
         "backlog",
         "closed",
         "deferred",
-        "drained",
         "eof",
         "extras",
         "fd",
@@ -93,9 +92,6 @@ class Entry:
         self.fd = sock.fileno()
         self.stream = sock.type == _stdsocket.SOCK_STREAM
         self.eof = False
-        # Set by a stream read or write that moved fewer bytes than asked: the
-        # kernel buffer ran dry (or full), so the next attempt would block.
-        self.drained = False
         self.backlog = 0
         self.extras: list[_stdsocket.socket] = []
         self.closed = False

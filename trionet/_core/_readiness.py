@@ -94,7 +94,17 @@ import outcome
 import trio
 from trio.lowlevel import Abort, RaiseCancelT, RunVar, Task
 
-__all__ = ["READ", "WRITE", "Direction", "FdState", "Layer", "Owner", "current_layer", "release"]
+__all__ = [
+    "READ",
+    "WRITE",
+    "Direction",
+    "FdState",
+    "Layer",
+    "Owner",
+    "current_layer",
+    "release",
+    "spend",
+]
 
 # Which way a call waits: the index into an fd's per-direction pairs (ready,
 # sticky, waiter; compat's timeo and streak). Plain ints, not an IntEnum:
@@ -104,10 +114,27 @@ Direction: TypeAlias = Literal[0, 1]
 READ: Final = 0
 WRITE: Final = 1
 
-# Successful operations a run may complete before one of them yields to the
-# scheduler: cheap operations keep their cache-warm task running, yet a busy
-# socket cannot starve the others for more than this many operations.
+# Successful operations the process may complete before one of them yields
+# to the scheduler (``spend``): cheap operations keep their cache-warm task
+# running, yet a busy socket cannot starve the others for more than this
+# many operations.
 _BUDGET: Final = 32
+_spent = 0
+
+
+def spend() -> bool:
+    """Count one successful operation; ``True`` when it is time to yield.
+
+    One counter for every run and thread, with no lock and no run-local
+    lookup: it only paces yields, so a count lost to a race costs nothing.
+    """
+    global _spent
+    _spent += 1
+    if _spent < _BUDGET:
+        return False
+    _spent = 0
+    return True
+
 
 _REGISTER_MASK: Final = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 _READ_MASK: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
@@ -174,6 +201,28 @@ class FdState:
         """Record that ``direction`` is not possible now (rule 2 of the module docstring)."""
         self.ready[direction] = self.sticky[direction]
 
+    def blocked(self, direction: Direction) -> None:
+        """After ``EAGAIN``: not ready, and no lasting condition pending either.
+
+        An end of stream or an error would have made the call return at
+        once, so a sticky bit is stale (say, an error another call already
+        took). Kept, it would make every wait return at once: a retry loop
+        without a checkpoint, which freezes the whole run.
+        """
+        self.ready[direction] = self.sticky[direction] = False
+
+    def moved(self, direction: Direction, short: bool) -> None:
+        """After a success: still ready, unless the call moved fewer bytes than asked (rule 2).
+
+        ``short`` means the kernel buffer ran dry (or full), so the next
+        call would block. Called before any checkpoint after the system
+        call, so no edge that came meanwhile is wiped out.
+        """
+        if short:
+            self.ready[direction] = self.sticky[direction]
+        else:
+            self.ready[direction] = True
+
 
 def _closed_outcome() -> outcome.Error:
     return outcome.Error(trio.ClosedResourceError("the socket was closed while waiting on it"))
@@ -183,21 +232,12 @@ class Layer:
     """The readiness layer of one trio run (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.budget = _BUDGET
         self._epoll = select.epoll()
         self._states: dict[int, FdState] = {}
         self._leader: _Waiter | None = None
         self._followers: dict[_Waiter, None] = {}
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.get_ident()
-
-    def spend(self) -> bool:
-        """Count one successful operation; ``True`` when it is time to yield."""
-        self.budget -= 1
-        if self.budget > 0:
-            return False
-        self.budget = _BUDGET
-        return True
 
     def state(self, fd: int) -> FdState:
         """The readiness state of ``fd``, registering it on first use.
@@ -265,7 +305,7 @@ class Layer:
                 # Hooks that read also answered: a peer on this CPU may have
                 # replied already, and draining again is cheaper than a trip
                 # through trio's scheduler and its epoll_ctl (within the budget).
-                while self._dispatch() and waiter.result is None and not self.spend():
+                while self._dispatch() and waiter.result is None and not spend():
                     pass
         finally:
             waiter.detach()
