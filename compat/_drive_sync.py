@@ -255,8 +255,6 @@ class FdState:
                     entry, direction, timeout, _WHAT[direction], _ATTEMPTS[direction], entry, arg
                 )
                 result = _retry(polled, deadline, 0.0)
-                # What the shared attempt noted for the async driver would mislead it.
-                entry.drained = False
             else:
                 streaks[direction] = 0
         except OSError as exc:
