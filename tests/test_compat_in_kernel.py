@@ -44,7 +44,7 @@ from trionet.compat.tcp import Tcp
 import trionet
 from trionet import socket as s
 from trionet._core._fdtable import entry, left_closed
-from trionet._core._readiness import READ, WRITE
+from trionet._core._readiness import READ, WRITE, Direction
 
 
 def compat_state(fd: int) -> FdState:
@@ -133,9 +133,9 @@ class TestBlockingInTheKernel:
         limits: list[float | None] = []
         set_limit = FdState._set_limit
 
-        def counting(fd_state: FdState, want: int, limit: float | None) -> None:
+        def counting(fd_state: FdState, direction: Direction, limit: float | None) -> None:
             limits.append(limit)
-            set_limit(fd_state, want, limit)
+            set_limit(fd_state, direction, limit)
 
         monkeypatch.setattr(FdState, "_set_limit", counting)
         for _ in range(3):

@@ -29,7 +29,7 @@ from trio.testing import wait_all_tasks_blocked
 import trionet
 from trionet import socket as s
 from trionet._core import _readiness
-from trionet._core._readiness import _BUDGET, READ, WRITE
+from trionet._core._readiness import _BUDGET, READ, WRITE, Direction
 
 T = TypeVar("T")
 
@@ -114,22 +114,22 @@ async def _recv_exactly(fd: int, size: int) -> bytes:
     return data
 
 
-def _waiter(fd: int, want: int) -> object:
-    """What waits on ``fd`` for ``want`` in this run's layer, or ``None``."""
+def _waiter(fd: int, direction: Direction) -> object:
+    """What waits on ``fd`` for ``direction`` in this run's layer, or ``None``."""
     state = _readiness.current_layer()._states.get(fd)
-    return None if state is None else state.waiter[want]
+    return None if state is None else state.waiter[direction]
 
 
-async def _parked(fd: int, want: int) -> None:
-    """Let every task block, then check that someone waits on ``fd`` for ``want``."""
+async def _parked(fd: int, direction: Direction) -> None:
+    """Let every task block, then check that someone waits on ``fd`` for ``direction``."""
     await wait_all_tasks_blocked()
-    assert _waiter(fd, want) is not None, f"nobody waits on fd {fd} in the layer"
+    assert _waiter(fd, direction) is not None, f"nobody waits on fd {fd} in the layer"
 
 
 async def _call_while_parked(
     call: Callable[[], Awaitable[T]],
     fd: int,
-    want: int,
+    direction: Direction,
     trigger: Callable[[], Awaitable[object]],
 ) -> T:
     """Run ``call`` in a task; once it waits on ``fd``, run ``trigger``; return its result."""
@@ -140,7 +140,7 @@ async def _call_while_parked(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
-        await _parked(fd, want)
+        await _parked(fd, direction)
         await trigger()
     return results[0]
 
@@ -200,7 +200,7 @@ async def _pair_with_number(fds: Fds, listener: int, number: int) -> tuple[int, 
 
 @dataclass(frozen=True)
 class _Blocked:
-    """A call that waits on ``fd`` for ``want``, and what to check once it was interrupted.
+    """A call that waits on ``fd`` for ``direction``, and what to check once it was interrupted.
 
     ``check_after`` proves the interrupted call consumed nothing and left no
     waiter behind: the same call waits again (no ``BusyResourceError``) and
@@ -208,7 +208,7 @@ class _Blocked:
     """
 
     fd: int
-    want: int
+    direction: Direction
     call: Callable[[float | None], Awaitable[object]]
     check_after: Callable[[], Awaitable[None]]
 
@@ -358,13 +358,13 @@ async def test_cancel_from_another_task_interrupts_a_waiting_call_and_leaves_no_
     async with trio.open_nursery() as nursery:
         check_bystander = await _bystander(fds, nursery) if behind else None
         nursery.start_soon(victim)
-        await _parked(blocked.fd, blocked.want)
+        await _parked(blocked.fd, blocked.direction)
         scope.cancel()
         if check_bystander is not None:
             await check_bystander()
     assert not returned
     assert scope.cancelled_caught  # trio.Cancelled reached the scope
-    assert _waiter(blocked.fd, blocked.want) is None
+    assert _waiter(blocked.fd, blocked.direction) is None
     await blocked.check_after()
 
 
@@ -383,7 +383,7 @@ async def test_deadline_interrupts_a_waiting_call_on_the_mock_clock(
     async def observe() -> None:
         # Runs before the clock jumps (wait_all_tasks_blocked takes priority).
         await wait_all_tasks_blocked()
-        waiters.append(_waiter(blocked.fd, blocked.want))
+        waiters.append(_waiter(blocked.fd, blocked.direction))
 
     async with trio.open_nursery() as nursery:
         check_bystander = await _bystander(fds, nursery) if behind else None
@@ -399,7 +399,7 @@ async def test_deadline_interrupts_a_waiting_call_on_the_mock_clock(
     assert len(waiters) == 1
     assert waiters[0] is not None  # it was waiting when the deadline came
     assert elapsed == pytest.approx(5)
-    assert _waiter(blocked.fd, blocked.want) is None
+    assert _waiter(blocked.fd, blocked.direction) is None
     await blocked.check_after()
 
 
@@ -426,7 +426,7 @@ async def test_timeout_fires_after_exactly_its_seconds_on_the_mock_clock(
     assert elapsed == pytest.approx(5)
     assert wall_elapsed < 2  # the mock clock jumped: no real waiting
     assert caught.value.bytes_sent == 0
-    assert _waiter(blocked.fd, blocked.want) is None
+    assert _waiter(blocked.fd, blocked.direction) is None
     await blocked.check_after()
 
 
