@@ -1,6 +1,6 @@
 """Worker processes (``subs=2, processes=True``) and ``reuse_port`` against one process.
 
-Usage: ``python bench/processes.py [--rounds N] [--messages N] [--loadgens N]``
+Usage: ``python bench/processes.py [--rounds N] [--messages N] [--loadgens N] [--perf]``
 (also run by ``python bench/run.py``, and alone by ``python bench/run.py --only
 processes``); ``python bench/processes.py serve KIND [PORT]`` is one server,
 printing ``READY <port>``.
@@ -23,6 +23,8 @@ process of the server, workers included) and of the load generators, and
 how busy the load generators were (CPU time over wall time; 100% is one
 CPU): on two CPUs, that tells which side is the limit. ``--loadgens N``
 splits the 50 connections over N load generator processes run at once.
+``--perf`` counts the echo servers' system calls per round trip instead
+(``perf stat``; how often a server goes idle and wakes up again).
 Run it under ``flock -x /work/cpu.lock`` where others share the machine.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -122,15 +125,24 @@ def start(kind: str) -> list[Server]:
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid`` and of every live process below it (the workers)."""
-    process = Path(f"/proc/{pid}")
+    total = 0.0
+    for each in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and every live process below it (each thread lists the children it started)."""
     try:
-        fields = (process / "stat").read_text().rsplit(")", 1)[1].split()
-        # Each thread lists the children it started.
-        children = [c for t in process.glob("task/*/children") for c in t.read_text().split()]
+        threads = list(Path(f"/proc/{pid}").glob("task/*/children"))
+        children = [int(child) for thread in threads for child in thread.read_text().split()]
     except FileNotFoundError:  # gone meanwhile
-        return 0.0
-    own = (int(fields[11]) + int(fields[12])) / TICK
-    return own + sum(tree_cpu(int(child)) for child in children)
+        return []
+    return [pid, *(found for child in children for found in tree_pids(child))]
 
 
 def run(
@@ -161,10 +173,15 @@ def run(
                     server.stop()
     median = {kind: statistics.median(values) for kind, values in rates.items()}
     for kind in KINDS:
-        server_us, loadgen_us, busy = (statistics.median(c) for c in zip(*costs[kind], strict=True))
+        server_us = [cost[0] for cost in costs[kind]]
+        loadgen_us = [cost[1] for cost in costs[kind]]
+        loadgen_busy = [cost[2] for cost in costs[kind]]
         print(
-            f"  {kind:<16} {median[kind]:>9,.0f} rt/s   server {server_us:5.1f} us/rt"
-            f"   load generators {loadgen_us:5.1f} us/rt, {busy:.0%} busy"
+            f"  {kind:<16} {median[kind]:>9,.0f} rt/s"
+            f"   server {statistics.median(server_us):5.1f} us/rt"
+            f" ({min(server_us):.1f}-{max(server_us):.1f})"
+            f"   load generators {statistics.median(loadgen_us):5.1f} us/rt,"
+            f" {statistics.median(loadgen_busy):.0%} busy"
             f"   rounds {', '.join(f'{v:,.0f}' for v in rates[kind])}"
         )
     for work, least in (("cpu", TARGET), ("echo", 1.0)):
@@ -174,7 +191,52 @@ def run(
             ratio = median[f"{mode}-{work}"] / single
             verdict = "met" if ratio >= least else "MISSED"
             target = f"(target >= {least:.1f}x) {verdict}" if mode == "processes" else ""
-            print(f"  {what:<24} {mode:<9} / subs=0: {ratio:.2f}x {target}")
+            # Each round's kinds ran one after another: a round's ratio
+            # compares servers that met the same other work on the machine.
+            pairs = zip(rates[f"{mode}-{work}"], rates[f"single-{work}"], strict=True)
+            paired = [mine / theirs for mine, theirs in pairs]
+            print(
+                f"  {what:<24} {mode:<9} / subs=0: {ratio:.2f}x {target}"
+                f"   per round {', '.join(f'{r:.2f}' for r in paired)}"
+                f" (median {statistics.median(paired):.2f}x)"
+            )
+
+
+# perf's tracepoints, by the name shown: what a server does per wake-up, and all calls.
+SYSCALLS = {
+    "syscalls:sys_enter_epoll_wait": "epoll_wait",
+    "syscalls:sys_enter_epoll_ctl": "epoll_ctl",
+    "raw_syscalls:sys_enter": "all",
+}
+
+
+def count_syscalls(rounds: int, messages: int, loadgen: Callable[..., dict[str, float]]) -> None:
+    """``--perf``: system calls per round trip of the echo servers, from ``perf stat``.
+
+    A server that goes idle between batches pays an ``epoll_wait`` that
+    blocks and trio's re-arming ``epoll_ctl`` each time it wakes: these
+    counts tell how often that happens, which CPU time alone does not.
+    """
+    print(f"\nsystem calls per round trip (perf stat over every server process); load: {load()}")
+    for _ in range(rounds):
+        for kind in (kind for kind in KINDS if kind.endswith("echo")):
+            servers = start(kind)
+            try:
+                loadgen(servers[0].port, 20, 1)  # warm-up
+                pids = ",".join(str(pid) for s in servers for pid in tree_pids(s.process.pid))
+                command = ["perf", "stat", "-x,", "-e", ",".join(SYSCALLS), "-p", pids]
+                perf = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+                time.sleep(0.3)  # perf attaches
+                ping = loadgen(servers[0].port, messages, 1)
+                perf.send_signal(signal.SIGINT)
+                report = perf.communicate()[1]
+            finally:
+                for server in servers:
+                    server.stop()
+            trips = ping["rtt_per_s"] * ping["elapsed_s"]
+            counts = [line.split(",") for line in report.splitlines() if line.count(",") > 2]
+            shown = "   ".join(f"{SYSCALLS[row[2]]} {float(row[0]) / trips:.3f}" for row in counts)
+            print(f"  {kind:<16} {ping['rtt_per_s']:>9,.0f} rt/s   {shown}")
 
 
 def loadgen_command() -> Callable[..., dict[str, float]]:
@@ -223,8 +285,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=4000, help="round trips per connection")
     parser.add_argument("--loadgens", type=int, default=1, help="load generator processes")
+    parser.add_argument(
+        "--perf", action="store_true", help="count the echo servers' system calls instead"
+    )
     args = parser.parse_args()
-    run(args.rounds, args.messages, loadgen_command(), args.loadgens)
+    if args.perf:
+        count_syscalls(args.rounds, args.messages, loadgen_command())
+    else:
+        run(args.rounds, args.messages, loadgen_command(), args.loadgens)
 
 
 if __name__ == "__main__":
