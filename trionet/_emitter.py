@@ -173,15 +173,13 @@ class Emitter:
 
     async def _emit_rest(self, event: str, entries: Entries, args: tuple[Any, ...]) -> None:
         for entry in entries:
-            listener = self._take(event, entry)
+            listener = entry if type(entry) is not Once else self._take(event, entry)
             result = listener(*args)
             if result is not None and inspect.isawaitable(result):
                 await result
 
-    def _take(self, event: str, entry: Listener | Once) -> Listener:
-        """The listener of ``entry``, about to be called; a ``once`` one is removed first."""
-        if type(entry) is not Once:
-            return entry
+    def _take(self, event: str, entry: Once) -> Listener:
+        """The listener of ``entry``, removed from ``event`` as it is about to be called."""
         events = self._events
         entries = events.get(event, ()) if events is not None else ()
         for index, registered in enumerate(entries):
@@ -260,7 +258,7 @@ class EventEmitter(Emitter):
                 raise RuntimeError(f"unhandled 'error' event: {args!r}")
             return False
         for entry in entries:
-            listener = self._take(event, entry)
+            listener = entry if type(entry) is not Once else self._take(event, entry)
             result = listener(*args)
             if result is not None and inspect.isawaitable(result):
                 if inspect.iscoroutine(result):

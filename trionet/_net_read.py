@@ -84,7 +84,7 @@ from typing import Any
 import trio
 from trio.lowlevel import Task
 
-from ._emitter import Entries, unwrap
+from ._emitter import Entries, Once, unwrap
 from ._net_core import OPEN, SocketCore
 from ._net_transport import FdTransport, ReadInterrupted
 from ._tls import TlsTransport
@@ -245,7 +245,7 @@ class SocketReader(SocketCore):
         """Call the ``'data'`` listeners in ``task``'s context until one needs the task."""
         run = task.context.run
         for index, entry in enumerate(entries):
-            listener = self._take("data", entry)
+            listener = entry if type(entry) is not Once else self._take("data", entry)
             try:
                 result = run(listener, chunk)
             except BaseException as exc:

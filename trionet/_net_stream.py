@@ -181,7 +181,8 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
         if self._status != OPEN:
             raise RuntimeError("the socket is not connected")
         self._receiving = True
-        self._start_pulling()
+        if not self._pulled:
+            self._start_pulling()
         try:
             if self._in_read:
                 await self._reader_out()
