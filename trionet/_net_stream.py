@@ -93,14 +93,17 @@ class StreamMethods(SocketReader, trio.abc.HalfCloseableStream):
                 await self._wait_idle()
             transport = self._transport
             assert transport is not None
-            view = memoryview(data).cast("B")
+            # bytes go as they are: a view is made only if the kernel takes part.
+            view: bytes | memoryview = data if type(data) is bytes else memoryview(data).cast("B")
             if not view:
                 await trio.lowlevel.checkpoint()
             while view:
                 sent = await transport.send(view)
                 self._bytes_written += sent
                 self._touch()
-                view = view[sent:]
+                if sent == len(view):
+                    break
+                view = memoryview(view)[sent:]
         except (trio.ClosedResourceError, OSError) as exc:
             raise self._stream_error(exc)  # noqa: B904 - the cause is set there
         finally:

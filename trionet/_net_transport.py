@@ -99,10 +99,15 @@ class FdTransport:
         self._entry = _entry(fd)
         self.fd = fd
         self._state = current_layer().state(fd)
-        self._read: Call[bytes] | None = None  # the reader's call, made once, reused
+        self._read: Call[bytes] | None = None  # the receiving call, made once, reused
 
     def read(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
-        """Like ``receive``, for the reader: its ``Call`` is kept while the size stays."""
+        """``receive``: the ``Call`` is kept while the size stays.
+
+        The reader asks the same size every time, and so does a puller
+        (``receive_some``, ``net.Stream``), which only reads once the
+        reader has stopped: one ``Call`` per connection, not per message.
+        """
         call = self._read
         if call is None or call.args[1] != max_bytes:
             call = self._read = Call(self._entry, READ, None, "read", _recv, self._entry, max_bytes)
@@ -167,10 +172,7 @@ class FdTransport:
             Call(entry, WRITE, None, "write", _send, entry, data), self._state, size
         )
 
-    def receive(self, max_bytes: int) -> Coroutine[Any, Any, bytes]:
-        entry = self._entry
-        call = Call(entry, READ, None, "read", _recv, entry, max_bytes)
-        return perform_tracked(call, self._state, max_bytes)
+    receive = read
 
     def receive_into(self, view: memoryview) -> Coroutine[Any, Any, int]:
         entry = self._entry
