@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from trionet import net
+from trionet import _fdpass, net
 
 TESTS = Path(__file__).parent
 
@@ -194,3 +195,27 @@ async def _read_all(port: int) -> bytes:
         while chunk := await stream.receive_some():
             got += chunk
     return got
+
+
+def test_a_channel_is_read_without_waiting_until_it_is_drained() -> None:
+    # What a worker reads its channel with (trionet._worker): None means
+    # "drained, wait for the edge"; (None, None) means the master is gone.
+    ours, theirs = _fdpass.channel_pair()
+    sent, kept = socket.socketpair()
+    try:
+        assert _fdpass.try_receive(theirs) is None
+        assert _fdpass.try_send(ours, ("conn", "127.0.0.1"), sent.fileno())
+        assert _fdpass.try_send(ours, ("stop", False, False))
+        message, fd = _fdpass.try_receive(theirs) or (None, None)
+        assert message == ("conn", "127.0.0.1")
+        assert fd is not None
+        with socket.socket(fileno=fd) as received:
+            received.sendall(b"x")  # the same socket as sent's, duplicated by the kernel
+        assert kept.recv(1) == b"x"
+        assert _fdpass.try_receive(theirs) == (("stop", False, False), None)
+        assert _fdpass.try_receive(theirs) is None
+        ours.close()
+        assert _fdpass.try_receive(theirs) == (None, None)
+    finally:
+        for each in (ours, theirs, sent, kept):
+            each.close()
