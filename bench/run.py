@@ -1,6 +1,6 @@
 """trionet's benchmark: the fd level beside raw trio and asyncio, in one run.
 
-Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net,tls,ref}] [--tls]``
+Usage: ``python bench/run.py [--quick] [--rounds N] [--only {compat,net,tls,tls-echo,ref}] [--tls]``
 (or ``nox -s bench``).
 
 Rows:
@@ -39,7 +39,7 @@ server beside raw trio's ``SSLStream`` and the plain net echo (driven by the
 TLS load generator ``tlsloadgen.py``), the multi-task server's connection
 rate (``subs=2`` against ``subs=0``), and ``trionet bench`` (the CLI) beside
 the C load generator against ``trionet serve``. The full run ends with the
-net rows, then these.
+net rows, then these. ``--only tls-echo`` runs the TLS echo rows alone.
 
 ``--only idle`` runs only the net rows' idle memory (2,000 connections)
 for ``net``, ``net-pull``, the fd level, ``Tcp`` and raw trio, in
@@ -265,12 +265,16 @@ class Bench:
         more.run_subs()
         more.run_cli()
 
+    def run_tls(self) -> None:
+        """The TLS echo rows alone (net over TLS beside ``trio.SSLStream``)."""
+        self._header()
+        MoreRows(self.args, (self.server_cpu, self.load_cpu), self._loadgen).run_tls()
+
     def run_reference(self) -> None:
         """The reference table's rows; with ``--tls``, the TLS rows after them."""
         ReferenceRows(self.args, self.loadgen, self.loadgen_name).run()
         if self.args.tls:
-            self._header()
-            MoreRows(self.args, (self.server_cpu, self.load_cpu), self._loadgen).run_tls()
+            self.run_tls()
 
     def _targets(self) -> None:
         """Whether net meets its targets, each a least ratio to raw trio."""
@@ -350,10 +354,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round, small workloads")
     parser.add_argument(
         "--only",
-        choices=["compat", "net", "idle", "tls", "ref", "processes"],
+        choices=["compat", "net", "idle", "tls", "tls-echo", "ref", "processes"],
         help="compat: only the sync API beside the stdlib; net: only the trionet.net rows;"
         " idle: only the net rows' idle memory;"
         " tls: only the TLS, multi-task server and trionet bench rows;"
+        " tls-echo: only the TLS echo rows;"
         " ref: the reference table (pinned and unpinned, the reference servers);"
         " processes: worker processes beside one process",
     )
@@ -370,6 +375,8 @@ def main() -> None:
         bench.run_idle()
     elif args.only == "tls":
         bench.run_more()
+    elif args.only == "tls-echo":
+        bench.run_tls()
     elif args.only == "ref":
         bench.run_reference()
     elif args.only == "processes":

@@ -1,5 +1,10 @@
 """A TLS load generator for echo servers: the C load generator speaks plain TCP only.
 
+``tlsloadgen.c`` does the same in C and is what ``bench/run.py`` uses where
+gcc and OpenSSL's headers are found: this one costs about as much CPU per
+message as the fastest Python server, so it would cap that server at its
+own rate. It stays as the fallback.
+
 Usage::
 
     python bench/tlsloadgen.py pingpong HOST PORT CA CONNS MSGS SIZE [PROCS]
