@@ -238,9 +238,11 @@ def compat_server(port: int) -> None:
     def echo(conn: int) -> None:
         try:
             while data := sync_fd.recv(conn, CHUNK):
-                view = memoryview(data)
-                while view:
-                    view = view[sync_fd.send(conn, view) :]
+                sent = sync_fd.send(conn, data)
+                if sent < len(data):  # the rest, as the stdlib's sendall sends it
+                    view = memoryview(data)
+                    while sent < len(view):
+                        sent += sync_fd.send(conn, view[sent:])
         except OSError:
             return
         finally:

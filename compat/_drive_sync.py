@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import math
 import os
 import select
@@ -43,7 +44,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
 import trio
 
@@ -61,7 +62,6 @@ from trionet._core._prepare import Call
 from trionet._core._readiness import Direction
 from trionet._core._timeout import Timeout
 from trionet._seam import SimulatedSocket
-from trionet._types import Buffer
 
 __all__ = ["Deadline", "FdState", "block", "state", "states", "wake_fd"]
 
@@ -82,10 +82,6 @@ _IN_KERNEL = frozenset(
         _attempts.sendto,
     )
 )
-# What ``FdState.io`` runs, by direction: for its name in a ``Timeout``, and
-# as a ``Call`` when it must wait in ``poll``.
-_WHAT = ("recv", "send")
-_ATTEMPTS: tuple[Callable[..., bytes | int], ...] = (_attempts.recv, _attempts.send)
 _DONTWAIT = _stdsocket.MSG_DONTWAIT
 # The kernel's time limit by direction, and how it is passed (a struct timeval).
 _TIMEO = (_stdsocket.SO_RCVTIMEO, _stdsocket.SO_SNDTIMEO)
@@ -203,40 +199,30 @@ class FdState:
         self.timeo: list[float | None] = [None, None]
         self.streak = [0, 0]
 
-    @overload
-    def io(
-        self,
-        direction: Literal[0],
-        timeout: float | None,
-        arg: int,
-        deadline: Deadline | None = None,
-    ) -> bytes: ...
-
-    @overload
-    def io(
-        self,
-        direction: Literal[1],
-        timeout: float | None,
-        arg: Buffer,
-        deadline: Deadline | None = None,
-    ) -> int: ...
-
     def io(
         self,
         direction: Direction,
+        what: str,
         timeout: float | None,
+        deadline: Deadline | None,
+        call: Callable[[Any, int], T],
         arg: Any,
-        deadline: Deadline | None = None,
-    ) -> bytes | int:
-        """``recv(arg)`` (``READ``) or ``send(arg)`` (``WRITE``) of a stream or connected socket.
+    ) -> T:
+        """``call(arg, flags)``: a receive or send of a stream or a datagram socket.
 
-        The hot path of ``recv`` and ``send``, without a ``Call``: ``arg``
-        (a size, a buffer) and ``timeout`` are already checked, and the
-        result is ``bytes`` or a count. ``deadline``, if given, bounds the
-        call instead of ``timeout``.
+        ``call`` is the socket's own method (``recv``, ``send``), or a shared
+        attempt with all its arguments but the last two bound; ``arg`` (a
+        size, a buffer, an address) and ``timeout`` are already checked.
+        ``deadline``, if given, bounds the call instead of ``timeout``.
+
+        It tries first with ``MSG_DONTWAIT``, then blocks in the system
+        call (flags 0) once the fd is in blocking mode, bounded by the
+        kernel's timeout, after a registration that a close from another
+        thread finds (``trionet._core._fdtable.check_alone`` says in what
+        order). The hot path of a thread-per-connection server: a few
+        attribute reads, the registration, and the call.
         """
         entry = self.entry
-        call: Callable[..., bytes | int] = self.sock.send if direction else self.sock.recv
         streaks = self.streak
         streak = streaks[direction]
         kernel = deadline is not None or timeout != 0
@@ -244,74 +230,54 @@ class FdState:
             if kernel and streak >= _STREAK and self.blocking:
                 streak += 1
                 streaks[direction] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-                return self.in_kernel(direction, _WHAT[direction], timeout, deadline, call, arg)
-            try:
-                result: bytes | int = call(arg, _DONTWAIT)
-            except BlockingIOError:
-                streaks[direction] = streak + 1
-                if kernel and (self.blocking or self.make_blocking()):
-                    return self.in_kernel(direction, _WHAT[direction], timeout, deadline, call, arg)
-                polled = Call(
-                    entry, direction, timeout, _WHAT[direction], _ATTEMPTS[direction], entry, arg
-                )
-                result = _retry(polled, deadline, 0.0)
             else:
-                streaks[direction] = 0
+                try:
+                    result = call(arg, _DONTWAIT)
+                except BlockingIOError:
+                    streaks[direction] = streak + 1
+                    if not (kernel and (self.blocking or self.make_blocking())):
+                        polled = Call(entry, direction, timeout, what, call, arg, _DONTWAIT)
+                        return _retry(polled, deadline, 0.0)
+                else:
+                    streaks[direction] = 0
+                    return result
+            limit = timeout if deadline is None else _left(what, deadline)
+            key = ~_get_ident()
+            sleepers = entry.sleepers
+            sleepers[key] = direction
+            try:
+                if entry.closed:
+                    raise trio.ClosedResourceError("the socket was closed")
+                if len(sleepers) > 1:
+                    check_alone(entry, key, direction)
+                timeo = self.timeo
+                while True:
+                    if timeo[direction] != limit:
+                        self._set_limit(direction, limit)
+                    try:
+                        result = call(arg, 0)
+                    except BlockingIOError:
+                        limit = self._would_block(direction, what, timeout, deadline, limit)
+                        continue
+                    if entry.closed:
+                        # What a shut-down socket returns (b"", a short count) is not data.
+                        raise trio.ClosedResourceError("the socket was closed while waiting")
+                    return result
+            finally:
+                del sleepers[key]
+                if entry.closed:
+                    left_closed(entry)
         except OSError as exc:
             raise _closed(exc, entry) from exc
-        return result
 
     def make_blocking(self) -> bool:
-        """Clear the fd's ``O_NONBLOCK`` for ``in_kernel``; False for a virtual socket."""
+        """Clear the fd's ``O_NONBLOCK`` for ``io``; False for a virtual socket."""
         entry = self.entry
         if type(self.sock) is not _stdsocket.socket or entry.closed:
             return False
         os.set_blocking(entry.fd, True)
         self.blocking = True
         return True
-
-    def in_kernel(
-        self,
-        direction: Direction,
-        what: str,
-        timeout: float | None,
-        deadline: Deadline | None,
-        run: Callable[..., T],
-        *args: Any,
-    ) -> T:
-        """``run(*args)``, blocking in the system call, bounded by the kernel's timeout.
-
-        The hot path of a thread-per-connection server: a few attribute reads,
-        a registration that a close from another thread finds
-        (``trionet._core._fdtable.check_alone`` says in what order), and the call.
-        """
-        entry = self.entry
-        limit = timeout if deadline is None else _left(what, deadline)
-        key = ~_get_ident()
-        sleepers = entry.sleepers
-        sleepers[key] = direction
-        try:
-            if entry.closed:
-                raise trio.ClosedResourceError("the socket was closed")
-            if len(sleepers) > 1:
-                check_alone(entry, key, direction)
-            timeo = self.timeo
-            while True:
-                if timeo[direction] != limit:
-                    self._set_limit(direction, limit)
-                try:
-                    result = run(*args)
-                except BlockingIOError:
-                    limit = self._would_block(direction, what, timeout, deadline, limit)
-                    continue
-                if entry.closed:
-                    # What a shut-down socket returns (b"", a short count) is not data.
-                    raise trio.ClosedResourceError("the socket was closed while waiting")
-                return result
-        finally:
-            del sleepers[key]
-            if entry.closed:
-                left_closed(entry)
 
     def _would_block(
         self,
@@ -385,38 +351,23 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             ``create_client``), overriding ``call.timeout``.
     """
     entry = call.entry
-    direction = call.direction
-    fd_state = state(entry)
-    # A receive or send that may wait: one that found the socket not ready
-    # once (so it is connected, or a datagram socket) may block in the
-    # kernel from then on; a listener, or a socket that has not connected
-    # yet, never has O_NONBLOCK cleared under its accept or connect.
-    kernel = call.attempt in _IN_KERNEL and (deadline is not None or call.timeout != 0)
-    streaks = fd_state.streak
-    streak = streaks[direction]
-    what, timeout, attempt, args = call.what, call.timeout, call.attempt, call.args
-    try:
-        if kernel and streak >= _STREAK and fd_state.blocking:
-            streak += 1
-            streaks[direction] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-            result = fd_state.in_kernel(direction, what, timeout, deadline, attempt, *args, 0)
-        else:
+    attempt, args = call.attempt, call.args
+    if attempt in _IN_KERNEL:
+        # The attempt's last argument before the flags is io's own.
+        bound = functools.partial(attempt, *args[:-1])
+        result = state(entry).io(call.direction, call.what, call.timeout, deadline, bound, args[-1])
+    else:
+        # An accept or a connect: never in blocking mode, which a listener,
+        # or a socket that has not connected yet, would block in.
+        try:
             try:
-                result = call.attempt(*call.args)
+                result = attempt(*args)
             except RetryLater:
                 result = _retry(call, deadline, later(0))
             except BlockingIOError:
-                streaks[direction] = streak + 1
-                if kernel and (fd_state.blocking or fd_state.make_blocking()):
-                    result = fd_state.in_kernel(
-                        direction, what, timeout, deadline, attempt, *args, 0
-                    )
-                else:
-                    result = _retry(call, deadline, 0.0)
-            else:
-                streaks[direction] = 0
-    except OSError as exc:
-        raise _closed(exc, entry) from exc
+                result = _retry(call, deadline, 0.0)
+        except OSError as exc:
+            raise _closed(exc, entry) from exc
     return result
 
 

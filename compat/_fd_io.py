@@ -74,7 +74,7 @@ def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     ):
         if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
             timeout = check_timeout(timeout)
-        return fd_state.io(WRITE, timeout, data)
+        return fd_state.io(WRITE, "send", timeout, None, fd_state.sock.send, data)
     return block(_prepare.send(fd, data, timeout))
 
 
@@ -97,7 +97,7 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
     if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
         timeout = check_timeout(timeout)
     size = _prepare.check_recv_size(max_bytes)
-    data = fd_state.io(READ, timeout, size)
+    data = fd_state.io(READ, "recv", timeout, None, fd_state.sock.recv, size)
     target = fd_state.entry
     if target.stream:
         target.eof = not data and size > 0

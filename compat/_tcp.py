@@ -267,7 +267,7 @@ class Tcp(TcpBase, SyncSocketObject):
         with job:
             if secure is None:
                 while (rest := job.rest()) is not None:
-                    job.sent += fd_state.io(WRITE, None, rest, deadline)
+                    job.sent += fd_state.io(WRITE, "send", None, deadline, fd_state.sock.send, rest)
             else:
                 while (rest := job.rest()) is not None:
                     job.sent += secure.send(rest, deadline)
