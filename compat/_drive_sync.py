@@ -63,7 +63,7 @@ from trionet._core._readiness import Direction
 from trionet._core._timeout import Timeout
 from trionet._seam import SimulatedSocket
 
-__all__ = ["Deadline", "FdState", "block", "state", "states", "wake_fd"]
+__all__ = ["Deadline", "SyncState", "block", "state", "states", "wake_fd"]
 
 T = TypeVar("T")
 
@@ -177,7 +177,7 @@ class Deadline:
         return left
 
 
-class FdState:
+class SyncState:
     """compat's own state of one fd, kept by this driver, not on the shared ``Entry``.
 
     Attributes:
@@ -319,11 +319,11 @@ class FdState:
 
 # compat's state of each fd it has run a call on, by number. A state whose
 # entry is closed is stale: the next call on the number makes a new one.
-states: dict[int, FdState] = {}
+states: dict[int, SyncState] = {}
 _states_lock = threading.Lock()
 
 
-def state(entry: Entry) -> FdState:
+def state(entry: Entry) -> SyncState:
     """compat's state of ``entry``'s fd, made on first use (or after the number's reuse)."""
     found = states.get(entry.fd)
     if found is not None and found.entry is entry:
@@ -331,7 +331,7 @@ def state(entry: Entry) -> FdState:
     with _states_lock:
         found = states.get(entry.fd)
         if found is None or found.entry is not entry:
-            found = states[entry.fd] = FdState(entry)
+            found = states[entry.fd] = SyncState(entry)
         return found
 
 

@@ -6,7 +6,7 @@ the calling thread. Arguments, errors and results are the async API's.
 
 ``recv`` and ``send`` on an fd compat has seen before skip the ``Call``:
 they check their arguments in the same order and with the same checks,
-and hand them to the fd's ``._drive_sync.FdState`` (the loop of a
+and hand them to the fd's ``._drive_sync.SyncState`` (the loop of a
 thread-per-connection server, where each Python frame per call also holds
 the GIL that the other threads wait for).
 """

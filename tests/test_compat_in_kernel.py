@@ -38,7 +38,7 @@ from _fds import Fds, Owned, kernel_socket
 from trio.testing import MockClock
 from trionet.compat import _drive_sync
 from trionet.compat import socket as c
-from trionet.compat._drive_sync import _PROBE, _STREAK, FdState
+from trionet.compat._drive_sync import _PROBE, _STREAK, SyncState
 from trionet.compat.tcp import Tcp
 
 import trionet
@@ -47,7 +47,7 @@ from trionet._core._fdtable import entry, left_closed
 from trionet._core._readiness import READ, WRITE, Direction
 
 
-def compat_state(fd: int) -> FdState:
+def compat_state(fd: int) -> SyncState:
     """compat's own state of ``fd``: what its driver keeps beside the shared entry."""
     return _drive_sync.state(entry(fd))
 
@@ -131,13 +131,13 @@ class TestBlockingInTheKernel:
         pair = waiting_at_once(fds)
         target = compat_state(pair.server)
         limits: list[float | None] = []
-        set_limit = FdState._set_limit
+        set_limit = SyncState._set_limit
 
-        def counting(fd_state: FdState, direction: Direction, limit: float | None) -> None:
+        def counting(fd_state: SyncState, direction: Direction, limit: float | None) -> None:
             limits.append(limit)
             set_limit(fd_state, direction, limit)
 
-        monkeypatch.setattr(FdState, "_set_limit", counting)
+        monkeypatch.setattr(SyncState, "_set_limit", counting)
         for _ in range(3):
             c.send(pair.client, b"x")
             assert c.recv(pair.server, timeout=GUARD) == b"x"
