@@ -8,8 +8,14 @@ whole header).
 from __future__ import annotations
 
 from trionet._core import _prepare
-from trionet._proxy_header import ProxyHeader, needed, parse
-from trionet._proxy_read import PROXY_TIMEOUT, expect, header_errors
+from trionet._core._proxy_header import (
+    PROXY_TIMEOUT,
+    ProxyHeader,
+    expect,
+    header_errors,
+    needed,
+    parse,
+)
 
 from ._drive_sync import Deadline, block
 
@@ -20,7 +26,7 @@ def read_proxy_header(fd: int, timeout: float = PROXY_TIMEOUT) -> ProxyHeader:
     """Read and consume the PROXY header at the start of connection ``fd``.
 
     Raises:
-        trionet._proxy_read.ProxyHeaderError: no valid header in time.
+        trionet._core._proxy_header.ProxyHeaderError: no valid header in time.
     """
     deadline = Deadline(timeout)
     data = b""

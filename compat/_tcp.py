@@ -30,10 +30,10 @@ from trionet._core._args import outgoing, writable_view
 from trionet._core._checks import check_bool
 from trionet._core._constants import SOCK_STREAM
 from trionet._core._named import getaddrinfo_sync
+from trionet._core._proxy_header import ProxyHeaderError, log_dropped
 from trionet._core._readiness import WRITE
 from trionet._core._timeout import Timeout, check_timeout
 from trionet._net_tls import HANDSHAKE_TIMEOUT, TlsSetup
-from trionet._proxy_read import ProxyHeaderError, log_dropped
 from trionet._sockobj import ip_address
 from trionet._tcp_base import LOGGER, Attempt, Dial, SendAll, TcpBase
 from trionet._types import Address, Buffer, SendData, TlsConfig, WritableBuffer

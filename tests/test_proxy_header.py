@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from trionet import AF_INET, AF_INET6, SockAddr
-from trionet._proxy_header import V2_SIGNATURE, ProxyHeader, needed, parse
+from trionet._core._proxy_header import V2_SIGNATURE, ProxyHeader, needed, parse
 
 
 def v2(command: int, family: int, body: bytes, version: int = 2) -> bytes:

@@ -11,11 +11,15 @@ header saying who the client is. The specification is HAProxy's
   byte, a 2-byte big-endian length, then that many bytes: the addresses
   (12 for IPv4, 36 for IPv6, 216 for Unix) and TLVs, which we skip.
 
-The reader (``trionet._proxy_read``) must never take a byte of the
-application's data, so this module also says how many bytes may be read
-next without reading past the header: ``needed()`` is a lower bound on what
-is still missing. ``parse()`` returns ``None`` while the header is
-incomplete and raises ``ValueError`` as soon as the bytes cannot be one.
+The readers (``trionet._proxy_read`` for async code, ``trionet.compat``'s
+for threads) must never take a byte of the application's data, so this
+module also says how many bytes may be read next without reading past the
+header: ``needed()`` is a lower bound on what is still missing. ``parse()``
+returns ``None`` while the header is incomplete and raises ``ValueError``
+as soon as the bytes cannot be one. The rules both readers share are here
+too: how long a header may take (``PROXY_TIMEOUT``), and what a failed one
+raises (``ProxyHeaderError``, through ``header_errors`` and ``expect``) and
+logs (``log_dropped``).
 
 A ``LOCAL`` command (v2, a health check of the balancer itself) and the
 ``UNKNOWN`` protocol (v1), as well as v2's unspecified and Unix families,
@@ -25,14 +29,32 @@ connection keeps its own peer address.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
+import logging
 import struct
+from collections.abc import Iterator
 
-from ._core._addr import SockAddr
-from ._core._constants import AF_INET, AF_INET6
+from ._addr import SockAddr
+from ._constants import AF_INET, AF_INET6
+from ._timeout import Timeout
 
-__all__ = ["V1_MAX", "ProxyHeader", "needed", "parse"]
+__all__ = [
+    "PROXY_TIMEOUT",
+    "V1_MAX",
+    "ProxyHeader",
+    "ProxyHeaderError",
+    "expect",
+    "header_errors",
+    "log_dropped",
+    "needed",
+    "parse",
+]
+
+# HAProxy sends the header with the connection; 10 s covers a loaded
+# balancer and still frees the slot of a client that speaks no PROXY.
+PROXY_TIMEOUT = 10.0
 
 V1_PREFIX = b"PROXY "
 V1_MAX = 107  # the longest v1 line, CRLF included
@@ -177,3 +199,35 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
         SockAddr(str(destination_ip), destination_port, domain),
         total,
     )
+
+
+class ProxyHeaderError(ValueError):
+    """A connection did not start with a valid PROXY header."""
+
+
+def expect(chunk: bytes, data: bytes) -> bytes:
+    """``chunk``, unless the stream ended before the header did."""
+    if not chunk:
+        raise ProxyHeaderError(f"connection closed after {len(data)} bytes of a PROXY header")
+    return chunk
+
+
+@contextlib.contextmanager
+def header_errors() -> Iterator[None]:
+    """Turn what can go wrong while reading a header into ``ProxyHeaderError``."""
+    try:
+        yield
+    except ProxyHeaderError:
+        raise
+    except Timeout as exc:
+        raise ProxyHeaderError(f"no complete PROXY header: {exc}") from None
+    except ValueError as exc:  # parse(): the bytes are no header
+        raise ProxyHeaderError(str(exc)) from None
+    except OSError as exc:  # a reset, a broken pipe
+        raise ProxyHeaderError(f"connection failed before its PROXY header: {exc}") from None
+
+
+def log_dropped(logger: logging.Logger, remote: SockAddr | str, error: ProxyHeaderError) -> None:
+    """Log a connection dropped for its header, naming the peer (the balancer)."""
+    peer = f"{remote.addr}:{remote.port}" if isinstance(remote, SockAddr) else repr(remote)
+    logger.warning("dropped a connection from %s: %s", peer, error)
