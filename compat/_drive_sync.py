@@ -8,7 +8,7 @@ itself, as a stdlib socket in blocking mode does. The first such wait
 clears the fd's ``O_NONBLOCK`` (the shared attempts pass ``MSG_DONTWAIT``,
 so async code on the same fd never blocks), and a timeout is the kernel's
 ``SO_RCVTIMEO`` / ``SO_SNDTIMEO``, set only when it changes. Once calls in
-one direction have found the socket not ready ``_STREAK`` times in a row,
+one direction have found the socket not ready ``STREAK`` times in a row,
 they block in the kernel at once (every ``_PROBE``-th tries first again):
 so a server thread waiting for the next request makes one system call per
 message, as the stdlib's does. Closing the socket from another thread
@@ -97,7 +97,7 @@ _MAX_SECONDS = 2**31 - 1
 # system call and its exception each time (a server waiting for requests),
 # while a call that finds data ready (a client whose peer answered already,
 # a send) costs less tried first than registered as a sleeper.
-_STREAK = 4
+STREAK = 4
 # One call in this many of those blocking at once tries first again, to
 # notice when the socket is ready again.
 _PROBE = 32
@@ -187,7 +187,7 @@ class SyncState:
         timeo: Per direction, the ``SO_RCVTIMEO`` / ``SO_SNDTIMEO`` it set
             last (``None``: none, the default).
         streak: Per direction, how many calls in a row found the socket not
-            ready: after ``_STREAK`` of them, calls block in the kernel at once.
+            ready: after ``STREAK`` of them, calls block in the kernel at once.
     """
 
     __slots__ = ("blocking", "entry", "sock", "streak", "timeo")
@@ -223,24 +223,47 @@ class SyncState:
         attribute reads, the registration, and the call.
         """
         entry = self.entry
-        streaks = self.streak
-        streak = streaks[direction]
+        streak = self.streak[direction]
         kernel = deadline is not None or timeout != 0
+        if kernel and streak >= STREAK and self.blocking:
+            return self.wait(direction, what, timeout, deadline, call, arg)
         try:
-            if kernel and streak >= _STREAK and self.blocking:
-                streak += 1
-                streaks[direction] = _STREAK - 1 if streak == _STREAK + _PROBE else streak
-            else:
-                try:
-                    result = call(arg, _DONTWAIT)
-                except BlockingIOError:
-                    streaks[direction] = streak + 1
-                    if not (kernel and (self.blocking or self.make_blocking())):
-                        polled = Call(entry, direction, timeout, what, call, arg, _DONTWAIT)
-                        return _retry(polled, deadline, 0.0)
-                else:
-                    streaks[direction] = 0
-                    return result
+            result = call(arg, _DONTWAIT)
+        except BlockingIOError:
+            if kernel and (self.blocking or self.make_blocking()):
+                return self.wait(direction, what, timeout, deadline, call, arg)
+            self.streak[direction] = streak + 1
+            try:
+                return _retry(
+                    Call(entry, direction, timeout, what, call, arg, _DONTWAIT), deadline, 0.0
+                )
+            except OSError as exc:
+                raise _closed(exc, entry) from exc
+        except OSError as exc:
+            raise _closed(exc, entry) from exc
+        self.streak[direction] = 0
+        return result
+
+    def wait(
+        self,
+        direction: Direction,
+        what: str,
+        timeout: float | None,
+        deadline: Deadline | None,
+        call: Callable[[Any, int], T],
+        arg: Any,
+    ) -> T:
+        """``call(arg, 0)`` on the fd in blocking mode: for ``io``, or a call that must wait.
+
+        Counts the call in its direction's streak: after ``STREAK`` in a
+        row, calls wait at once, and every ``_PROBE``-th of those tries first
+        again.
+        """
+        streaks = self.streak
+        streak = streaks[direction] + 1
+        streaks[direction] = STREAK - 1 if streak >= STREAK + _PROBE else streak
+        entry = self.entry
+        try:
             limit = timeout if deadline is None else _left(what, deadline)
             key = ~_get_ident()
             sleepers = entry.sleepers

@@ -19,7 +19,7 @@ from trionet._core._readiness import READ, WRITE
 from trionet._core._timeout import check_timeout
 from trionet._types import FdAddress, SendData, WritableBuffer
 
-from ._drive_sync import block, states
+from ._drive_sync import STREAK, block, states
 
 # A timeout of these types within 0.._LONG seconds is one ``check_timeout``
 # passes as it is; any other goes through it, to be checked (or converted).
@@ -97,7 +97,11 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
     if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
         timeout = check_timeout(timeout)
     size = _prepare.check_recv_size(max_bytes)
-    data = fd_state.io(READ, "recv", timeout, None, fd_state.sock.recv, size)
+    if timeout != 0 and fd_state.blocking and fd_state.streak[READ] >= STREAK:
+        # A server thread waiting for the next request: straight to the kernel.
+        data = fd_state.wait(READ, "recv", timeout, None, fd_state.sock.recv, size)
+    else:
+        data = fd_state.io(READ, "recv", timeout, None, fd_state.sock.recv, size)
     target = fd_state.entry
     if target.stream:
         target.eof = not data and size > 0

@@ -2,7 +2,7 @@
 
 A receive or send that finds its socket not ready clears the fd's
 ``O_NONBLOCK`` and blocks in the kernel, bounded by ``SO_RCVTIMEO`` /
-``SO_SNDTIMEO``; after ``_STREAK`` such calls in a row it blocks at once,
+``SO_SNDTIMEO``; after ``STREAK`` such calls in a row it blocks at once,
 without trying first (every ``_PROBE``-th tries first again). The behaviour must be what it was with
 ``poll``: what is there is returned, ``timeout`` bounds the whole call
 (``0`` still tries once), a close from another thread wakes the call, a
@@ -38,7 +38,7 @@ from _fds import Fds, Owned, kernel_socket
 from trio.testing import MockClock
 from trionet.compat import _drive_sync
 from trionet.compat import socket as c
-from trionet.compat._drive_sync import _PROBE, _STREAK, SyncState
+from trionet.compat._drive_sync import _PROBE, STREAK, SyncState
 from trionet.compat.tcp import Tcp
 
 import trionet
@@ -68,10 +68,10 @@ def in_kernel_pair(fds: Fds) -> Pair:
 def waiting_at_once(fds: Fds) -> Pair:
     """A connected pair whose server side's reads block in the kernel without trying first."""
     pair = in_kernel_pair(fds)
-    for _ in range(_STREAK):
+    for _ in range(STREAK):
         with pytest.raises(trionet.Timeout):
             c.recv(pair.server, timeout=0.001)
-    assert compat_state(pair.server).streak[READ] >= _STREAK
+    assert compat_state(pair.server).streak[READ] >= STREAK
     return pair
 
 
@@ -162,7 +162,7 @@ class TestBlockingInTheKernel:
             sender = Worker(lambda: (wait_until_sleeping(pair.server), c.send(pair.client, b"y")))
             assert c.recv(pair.server, timeout=GUARD) == b"y"
             sender.outcome()
-        assert compat_state(pair.server).streak[READ] >= _STREAK
+        assert compat_state(pair.server).streak[READ] >= STREAK
 
     def test_a_second_reader_is_busy(self, fds: Fds) -> None:
         pair = in_kernel_pair(fds)
