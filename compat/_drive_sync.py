@@ -60,8 +60,8 @@ from trionet._core._fdtable import (
 )
 from trionet._core._prepare import Call
 from trionet._core._readiness import Direction
+from trionet._core._seam import SimulatedSocket
 from trionet._core._timeout import Timeout
-from trionet._seam import SimulatedSocket
 
 __all__ = ["Deadline", "SyncState", "block", "state", "states", "wake_fd"]
 

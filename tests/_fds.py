@@ -15,7 +15,7 @@ from _ports import quiet_port, retry_on_addr_in_use
 
 from trionet import socket as s
 from trionet._core._fdtable import entry
-from trionet._seam import SimulatedSocket
+from trionet._core._seam import SimulatedSocket
 from trionet._sockobj import SocketObject
 from trionet.testing import open_fds as open_fds
 

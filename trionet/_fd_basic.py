@@ -9,8 +9,7 @@ import socket as _stdsocket
 import struct
 import termios
 
-from . import _seam
-from ._core import _readiness
+from ._core import _readiness, _seam
 from ._core._addr import SockAddr, from_os, ip_domain
 from ._core._args import os_address
 from ._core._checks import check_int

@@ -57,7 +57,7 @@ from typing import Any, Generic, NoReturn
 import outcome
 import trio
 
-from . import _seam
+from ._core import _seam
 from ._core._checks import check_int
 from ._core._timeout import Timeout
 from ._handoff import close_handoffs

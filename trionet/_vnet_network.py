@@ -1,7 +1,7 @@
 """``VirtualNetwork``: the public face of the simulated kernel (SPEC §9).
 
 Entering the block makes the simulation current for the entering task
-(and every task it starts from then on, through ``trionet._seam``), sets a
+(and every task it starts from then on, through ``trionet._core._seam``), sets a
 run-local host-name resolver in trio, seeds trio's scheduler's random
 choice, and starts the system task that fires the kernel's timers.
 """
@@ -20,7 +20,7 @@ from typing import Any, final
 
 import trio
 
-from . import _seam
+from ._core import _seam
 from ._vnet_hosts import VIRTUAL_RANGE, Host
 from ._vnet_kernel import Kernel, TraceEntry
 from ._vnet_links import Link, check_link

@@ -25,7 +25,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final, SupportsIndex
 
-from ._seam import SimulatedSocket
+from ._core._seam import SimulatedSocket
 from ._vnet_hosts import WILDCARDS, Host
 from ._vnet_kernel import Kernel
 

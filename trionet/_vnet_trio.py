@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from . import _seam
+from ._core import _seam
 from ._vnet_socket import VSocket, os_error
 
 __all__ = ["Factory", "VTrioSocket"]
