@@ -222,27 +222,38 @@ class SyncState:
         order). The hot path of a thread-per-connection server: a few
         attribute reads, the registration, and the call.
         """
-        entry = self.entry
-        streak = self.streak[direction]
         kernel = deadline is not None or timeout != 0
-        if kernel and streak >= STREAK and self.blocking:
+        if kernel and self.streak[direction] >= STREAK and self.blocking:
             return self.wait(direction, what, timeout, deadline, call, arg)
         try:
             result = call(arg, _DONTWAIT)
         except BlockingIOError:
-            if kernel and (self.blocking or self.make_blocking()):
-                return self.wait(direction, what, timeout, deadline, call, arg)
-            self.streak[direction] = streak + 1
-            try:
-                return _retry(
-                    Call(entry, direction, timeout, what, call, arg, _DONTWAIT), deadline, 0.0
-                )
-            except OSError as exc:
-                raise _closed(exc, entry) from exc
+            return self.not_ready(direction, what, timeout, deadline, call, arg)
         except OSError as exc:
-            raise _closed(exc, entry) from exc
+            raise closed_error(exc, self.entry) from exc
         self.streak[direction] = 0
         return result
+
+    def not_ready(
+        self,
+        direction: Direction,
+        what: str,
+        timeout: float | None,
+        deadline: Deadline | None,
+        call: Callable[[Any, int], T],
+        arg: Any,
+    ) -> T:
+        """``io`` after its first try found the socket not ready: wait, then call again."""
+        if (deadline is not None or timeout != 0) and (self.blocking or self.make_blocking()):
+            return self.wait(direction, what, timeout, deadline, call, arg)
+        self.streak[direction] += 1
+        entry = self.entry
+        try:
+            return _retry(
+                Call(entry, direction, timeout, what, call, arg, _DONTWAIT), deadline, 0.0
+            )
+        except OSError as exc:
+            raise closed_error(exc, entry) from exc
 
     def wait(
         self,
@@ -291,7 +302,7 @@ class SyncState:
                 if entry.closed:
                     left_closed(entry)
         except OSError as exc:
-            raise _closed(exc, entry) from exc
+            raise closed_error(exc, entry) from exc
 
     def make_blocking(self) -> bool:
         """Clear the fd's ``O_NONBLOCK`` for ``io``; False for a virtual socket."""
@@ -358,7 +369,7 @@ def state(entry: Entry) -> SyncState:
         return found
 
 
-def _closed(exc: OSError, entry: Entry) -> Exception:
+def closed_error(exc: OSError, entry: Entry) -> Exception:
     """What an ``OSError`` of a call on ``entry`` means: a close, or itself."""
     if exc.errno == errno.EBADF or entry.closed:
         return trio.ClosedResourceError("the socket is closed")
@@ -390,7 +401,7 @@ def block(call: Call[T], deadline: Deadline | None = None) -> T:
             except BlockingIOError:
                 result = _retry(call, deadline, 0.0)
         except OSError as exc:
-            raise _closed(exc, entry) from exc
+            raise closed_error(exc, entry) from exc
     return result
 
 
