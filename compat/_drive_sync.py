@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import math
 import os
 import select
 import socket as _stdsocket
@@ -61,7 +60,7 @@ from trionet._core._fdtable import (
 from trionet._core._prepare import Call
 from trionet._core._readiness import Direction
 from trionet._core._seam import SimulatedSocket
-from trionet._core._timeout import Timeout
+from trionet._core._timeout import Timeout, poll_ms
 
 __all__ = ["Deadline", "SyncState", "block", "state", "states", "wake_fd"]
 
@@ -70,7 +69,6 @@ T = TypeVar("T")
 _IN = select.POLLIN
 # poll events by direction: trionet._core._readiness.READ (0), WRITE (1).
 _EVENTS = (_IN, select.POLLOUT)
-_MAX_POLL_MS = 2**31 - 1
 # The attempts that may block in the kernel (they take ``flags``).
 _IN_KERNEL = frozenset(
     (
@@ -345,7 +343,9 @@ class SyncState:
         if limit is None:
             value = _NO_LIMIT
         else:
-            seconds = min(int(limit), _MAX_SECONDS)
+            # Clamped first: the microseconds of a huge float would be infinite.
+            limit = min(limit, _MAX_SECONDS)
+            seconds = int(limit)
             value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
         self.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[direction], value)
         self.timeo[direction] = limit
@@ -465,7 +465,7 @@ def _sleep(call: Call[T], seconds: float | None, watch: bool = True) -> bool:
     else:
         sleeper.watch((entry.fd,), _EVENTS[direction])
     # poll() takes an int of milliseconds: a longer timeout waits in slices.
-    wait = None if seconds is None else min(math.ceil(seconds * 1000), _MAX_POLL_MS)
+    wait = None if seconds is None else poll_ms(seconds)
     wake = sleeper.fd
     ready = sleep_on(entry, wake, direction, sleeper.poll, wait)
     event = woken = False

@@ -30,7 +30,6 @@ Rules, decided once (see ``docs/decisions.md``):
 
 from __future__ import annotations
 
-import math
 import select
 import threading
 import time
@@ -38,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
 from trionet._core._checks import check_fd, check_int
-from trionet._core._timeout import check_timeout
+from trionet._core._timeout import check_timeout, poll_ms
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVarTuple, Unpack
@@ -191,8 +190,7 @@ class _Scheduler:
             nearest = min(map(_expiry, self.timers))
             left = max(0.0, nearest - time.monotonic())
             timeout = left if timeout is None else min(timeout, left)
-        # poll(2) counts whole milliseconds; rounding down would wake too early.
-        return None if timeout is None else math.ceil(timeout * 1000)
+        return None if timeout is None else poll_ms(timeout)
 
     def _due(self, ready: list[tuple[int, int]]) -> list[Event]:
         due: list[Event] = []

@@ -165,9 +165,7 @@ class FdTransport:
 
     def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
         entry = self._entry
-        size = (
-            len(data) if isinstance(data, (bytes, bytearray, memoryview)) else sum(map(len, data))
-        )
+        size = _nbytes(data)
         return perform_tracked(
             Call(entry, WRITE, None, "write", _send, entry, data), self._state, size
         )
@@ -225,3 +223,12 @@ def _ready_now(fd: int, events: int) -> bool:
     poller = select.poll()
     poller.register(fd, events)
     return bool(poller.poll(0))
+
+
+def _nbytes(data: Buffer | Sequence[Buffer]) -> int:
+    """How many bytes a send asks to move; ``len`` counts items, not bytes, of a typed view."""
+    if isinstance(data, (bytes, bytearray)):
+        return len(data)
+    if isinstance(data, memoryview):
+        return data.nbytes
+    return sum(memoryview(chunk).nbytes for chunk in data)

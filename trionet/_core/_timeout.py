@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
@@ -16,7 +17,7 @@ import trio
 
 from ._checks import check_seconds
 
-__all__ = ["Timeout", "check_timeout", "timeout_scope"]
+__all__ = ["Timeout", "check_timeout", "poll_ms", "timeout_scope"]
 
 
 class Timeout(TimeoutError, trio.TooSlowError):
@@ -75,3 +76,17 @@ def _deadline(timeout: float, what: str) -> Iterator[None]:
         yield
     if scope.cancelled_caught:
         raise Timeout(f"{what} timed out after {timeout:g} s")
+
+
+_MAX_POLL_MS = 2**31 - 1
+
+
+def poll_ms(seconds: float) -> int:
+    """``seconds`` as ``poll(2)``'s whole milliseconds, for a thread that waits in ``poll``.
+
+    Rounded up (rounding down would wake too early) and clamped to the
+    largest timeout ``poll`` takes, before the multiplication: a finite
+    timeout near the float maximum would otherwise be infinite in
+    milliseconds. A caller waiting longer than that polls again.
+    """
+    return min(math.ceil(min(seconds, _MAX_POLL_MS / 1000) * 1000), _MAX_POLL_MS)
