@@ -51,10 +51,10 @@ from trionet._core import _attempts
 from trionet._core._attempts import RetryLater, later
 from trionet._core._fdtable import (
     Entry,
-    check_alone,
+    add_sleeper,
     close_wake_fd,
-    left_closed,
     open_wake_fd,
+    remove_sleeper,
     sleep_on,
 )
 from trionet._core._prepare import Call
@@ -275,13 +275,8 @@ class SyncState:
         try:
             limit = timeout if deadline is None else _left(what, deadline)
             key = ~_get_ident()
-            sleepers = entry.sleepers
-            sleepers[key] = direction
+            add_sleeper(entry, key, direction)
             try:
-                if entry.closed:
-                    raise trio.ClosedResourceError("the socket was closed")
-                if len(sleepers) > 1:
-                    check_alone(entry, key, direction)
                 timeo = self.timeo
                 while True:
                     if timeo[direction] != limit:
@@ -296,9 +291,7 @@ class SyncState:
                         raise trio.ClosedResourceError("the socket was closed while waiting")
                     return result
             finally:
-                del sleepers[key]
-                if entry.closed:
-                    left_closed(entry)
+                remove_sleeper(entry, key)
         except OSError as exc:
             raise closed_error(exc, entry) from exc
 

@@ -52,6 +52,7 @@ from ._checks import check_fd
 
 __all__ = [
     "Entry",
+    "add_sleeper",
     "close",
     "close_socket",
     "check_alone",
@@ -61,6 +62,7 @@ __all__ = [
     "kind",
     "open_wake_fd",
     "register",
+    "remove_sleeper",
     "sleep_on",
     "wake_fds",
     "wake_sleepers",
@@ -186,16 +188,43 @@ def sleep_on(
             ``target``. Threads may share a listener, as with the stdlib:
             each accepted connection goes to one of them whole.
     """
-    sleepers = target.sleepers
-    sleepers[wake_fd] = direction
+    add_sleeper(target, wake_fd, direction)
     try:
-        if target.closed:
-            raise trio.ClosedResourceError("the socket was closed")
-        if len(sleepers) > 1:
-            check_alone(target, wake_fd, direction)
         return poll(wait)
     finally:
-        del sleepers[wake_fd]
+        remove_sleeper(target, wake_fd)
+
+
+def add_sleeper(target: Entry, key: int, direction: _readiness.Direction) -> None:
+    """Register the calling thread as about to block on ``target``, for ``close`` to find.
+
+    ``key`` is the thread's wake-up fd while it sleeps in ``poll``, or a
+    negative key while it blocks in the system call (see ``check_alone``).
+    The caller calls ``remove_sleeper`` when it leaves; a failed
+    registration has removed itself.
+
+    Raises:
+        trio.ClosedResourceError: ``target`` is already closed.
+        trio.BusyResourceError: another thread waits on ``target`` the same way.
+    """
+    sleepers = target.sleepers
+    sleepers[key] = direction
+    if target.closed:
+        remove_sleeper(target, key)
+        raise trio.ClosedResourceError("the socket was closed")
+    if len(sleepers) > 1:
+        try:
+            check_alone(target, key, direction)
+        except trio.BusyResourceError:
+            remove_sleeper(target, key)
+            raise
+
+
+def remove_sleeper(target: Entry, key: int) -> None:
+    """The thread of ``key`` has left ``target``; the last out of a closed one closes it."""
+    del target.sleepers[key]
+    if key < 0 and target.closed:
+        left_closed(target)
 
 
 def _came_second(target: Entry, wake_fd: int, direction: _readiness.Direction) -> bool:
