@@ -165,7 +165,7 @@ class FdTransport:
 
     def send(self, data: Buffer | Sequence[Buffer]) -> Coroutine[Any, Any, int]:
         entry = self._entry
-        size = _nbytes(data)
+        size = len(data) if type(data) is bytes else _nbytes(data)
         return perform_tracked(
             Call(entry, WRITE, None, "write", _send, entry, data), self._state, size
         )
