@@ -13,6 +13,7 @@ trio task once ``wait_all_tasks_blocked`` returns in its run.
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import socket as stdsocket
 import subprocess
@@ -152,6 +153,29 @@ class TestCloseFromAnotherThread:
             reader.outcome()
         with pytest.raises(trio.ClosedResourceError):
             c.recv(pair.server, timeout=0)
+
+
+def test_a_socket_registered_on_a_reused_number_wakes_the_threads_on_the_old_one(
+    fds: Fds,
+) -> None:
+    # The number was closed behind trionet's back (dup2 closes it and reuses
+    # it at once) while a thread sleeps in poll on the old listener, which
+    # the poll keeps alive: no connection will ever wake it there.
+    listener = stream_listener(fds, "ipv4", Path())
+    stale = entry(listener)
+    acceptor = Worker(lambda: c.accept(listener, timeout=GUARD))
+    wait_until_sleeping(listener)
+    with stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as newcomer:
+        os.dup2(newcomer.fileno(), listener)
+    try:
+        reused = stdsocket.socket(fileno=listener)
+        reused.setblocking(False)
+        closed_at = time.monotonic()
+        _fdtable.register(reused)
+        assert_woken_by_close(acceptor, closed_at)
+    finally:
+        stale.sock.detach()  # its number is the newcomer's: never close it
+    assert entry(listener).sock is reused
 
 
 def test_a_second_thread_receiving_on_a_socket_is_busy_resource_error(fds: Fds) -> None:

@@ -336,6 +336,11 @@ def register(sock: _stdsocket.socket) -> Entry:
             # Whoever keeps state by fd number (compat's driver) must see that
             # it is someone else's now.
             stale.closed = True
+            # A thread in ``poll`` watches the old file, which nothing will
+            # ever make ready: wake it as close would, to find it closed. A
+            # thread in the system call cannot be: shutting the number down
+            # would shut down the new socket.
+            _wake_sleepers(stale)
         _entries[new.fd] = new
     return new
 
