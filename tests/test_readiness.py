@@ -27,8 +27,9 @@ from _ports import retry_on_addr_in_use
 from trio.testing import wait_all_tasks_blocked
 
 import trionet
+from trionet import _net_transport
 from trionet import socket as s
-from trionet._core import _readiness
+from trionet._core import _attempts, _fdtable, _prepare, _readiness
 from trionet._core._readiness import _BUDGET, READ, WRITE, Direction
 
 T = TypeVar("T")
@@ -735,6 +736,48 @@ async def test_successful_calls_that_never_wait_still_yield_every_budget_operati
     assert len(seen_at_tick) >= calls // _BUDGET - 1
     if direction == "send":
         assert await _recv_exactly(server, 64 * calls) == bytes(64 * calls)
+
+
+@pytest.mark.parametrize("driver", ["perform", "perform_tracked"])
+async def test_calls_whose_wait_finds_the_edge_already_there_still_yield_every_budget_operations(
+    driver: str, fds: Fds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peer answers between the EAGAIN and the wait: the wait returns without sleeping."""
+    client, server = await _connected(fds)
+    peer = _fdtable.entry(client).sock
+    tries = itertools.count()
+
+    def answered_meanwhile(source: _fdtable.Entry, max_bytes: int) -> bytes:
+        if next(tries) % 2 == 0:
+            peer.send(b"\0")
+            raise BlockingIOError
+        return _attempts.recv(source, max_bytes)
+
+    if driver == "perform":
+        monkeypatch.setattr(_prepare, "_recv", answered_meanwhile)
+        receive = partial(s.recv, server, 1)
+    else:
+        monkeypatch.setattr(_net_transport, "_recv", answered_meanwhile)
+        receive = partial(_net_transport.FdTransport(server).read, 1)
+    calls = 8 * _BUDGET
+    done = 0
+    seen_at_tick: list[int] = []
+
+    async def ticker() -> None:
+        while True:
+            seen_at_tick.append(done)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        for _ in range(calls):
+            assert await receive() == b"\0"
+            done += 1
+        nursery.cancel_scope.cancel()
+    assert next(tries) == 2 * calls, "a call did not take the slow path"
+    # As for the calls that never wait (above).
+    points = [0, *seen_at_tick, calls]
+    assert max(b - a for a, b in itertools.pairwise(points)) <= 2 * _BUDGET
 
 
 @pytest.mark.parametrize("cancelled", [None, 0, 1], ids=["none", "first", "second"])

@@ -11,9 +11,12 @@ Every blocking call of the fd level is ``perform(...)``:
    readiness state, no run-local lookup;
 3. when the system call would block: wait on the readiness layer inside
    the call's timeout scope and retry. A cancelled or timed-out wait has
-   consumed nothing.
+   consumed nothing. The call that succeeds then spends the budget too:
+   a wait returns without a schedule point when the edge is already in
+   the epoll (the peer answered between the system call and the wait),
+   and calls that always find it so would otherwise never yield.
 
-So every call is a cancel point; it is a schedule point whenever it waits
+So every call is a cancel point; it is a schedule point whenever it sleeps
 and at least once every few successful operations.
 
 ``perform_tracked`` is the same for a caller that also reads the
@@ -65,7 +68,10 @@ async def perform(call: Call[T]) -> T:
         if spend():
             await trio.lowlevel.cancel_shielded_checkpoint()
         return result
-    return await _wait_and_retry(call, delay)
+    result = await _wait_and_retry(call, delay)
+    if spend():
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    return result
 
 
 async def perform_tracked(call: Call[Moved], state: FdState, asked: int) -> Moved:
@@ -100,6 +106,8 @@ async def perform_tracked(call: Call[Moved], state: FdState, asked: int) -> Move
     result = await _wait_and_retry(call, delay)
     # No checkpoint since the attempt: no edge that came meanwhile is wiped out.
     state.moved(direction, _short(result, asked))
+    if spend():
+        await trio.lowlevel.cancel_shielded_checkpoint()
     return result
 
 
@@ -114,7 +122,11 @@ def _short(result: bytes | int, asked: int) -> bool:
 
 
 async def _wait_and_retry(call: Call[T], delay: float) -> T:
-    """The slow path: the first attempt would block; wait (or sleep ``delay``) and retry."""
+    """The slow path: the first attempt would block; wait (or sleep ``delay``) and retry.
+
+    The caller spends the budget on the result (see the module docstring),
+    after anything it must do before a checkpoint.
+    """
     if call.timeout == 0:
         raise Timeout(f"{call.what} would block (timeout=0)")
     entry, direction, attempt, args = call.entry, call.direction, call.attempt, call.args
