@@ -29,7 +29,7 @@ from trio.testing import wait_all_tasks_blocked
 import trionet
 from trionet import _net_transport
 from trionet import socket as s
-from trionet._core import _attempts, _fdtable, _prepare, _readiness
+from trionet._core import _attempts, _drive_trio, _fdtable, _prepare, _readiness
 from trionet._core._readiness import _BUDGET, READ, WRITE, Direction
 
 T = TypeVar("T")
@@ -626,6 +626,20 @@ async def test_an_error_after_a_wait_leaves_the_fd_marked_ready(fds: Fds) -> Non
 
     assert await _call_while_parked(recv, server, READ, reset) == "reset"
     assert _readiness.current_layer().state(server).ready[READ]
+
+
+async def test_a_tracked_call_with_timeout_0_tries_once_whatever_the_bit_says(fds: Fds) -> None:
+    """As ``perform`` does: ``Timeout`` only when that one attempt would block."""
+    client, server = await _connected(fds)
+    source = _fdtable.entry(server)
+    state = _readiness.current_layer().state(server)
+    call = _prepare.Call(source, READ, 0, "read", _attempts.recv, source, 8)
+    state.blocked(READ)
+    with pytest.raises(trionet.Timeout):
+        await _drive_trio.perform_tracked(call, state, 8)
+    await s.send(client, b"x")
+    state.blocked(READ)  # clear, though the data is there: only the attempt can tell
+    assert await _drive_trio.perform_tracked(call, state, 8) == b"x"
 
 
 async def test_close_forgets_the_extra_listeners_of_mports(fds: Fds) -> None:

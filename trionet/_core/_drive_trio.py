@@ -81,14 +81,17 @@ async def perform_tracked(call: Call[Moved], state: FdState, asked: int) -> Move
     ``asked`` is how many bytes the call asks to move: a result of fewer,
     but not none (the kernel buffer ran dry or full), clears the bit, so
     the next call waits instead of making a system call bound to fail.
+    With ``call.timeout`` 0 the call is tried whatever the bit says, as
+    ``perform`` tries it: that one attempt is all it may make.
 
     Raises:
+        Timeout: ``call.timeout`` ran out (``0``: the one attempt would block).
         trio.ClosedResourceError: the socket was closed, before or while waiting.
     """
     await trio.lowlevel.checkpoint_if_cancelled()
     direction = call.direction
     delay = 0.0
-    if state.ready[direction]:
+    if state.ready[direction] or call.timeout == 0:
         try:
             result = call.attempt(*call.args)
         except RetryLater:
