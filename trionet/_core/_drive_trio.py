@@ -172,6 +172,13 @@ def _took_edge(layer: Layer, fd: int, direction: Direction) -> None:
     that never comes: net's writer after a connect, a read after a reset
     (a virtual socket shows no hang-up), an accept that failed with
     ``EMFILE`` while its connection stays queued.
+
+    Only ``entry.fd``: the bits are read by net's transport alone, on its
+    connected stream's one fd. The other fds a call waits on are an
+    ``mports`` listener's, waited on by ``perform``, which tries every
+    one before it waits and resets their bits (``blocked``) then. An
+    accepted fd starts afresh, ready both ways: ``register`` releases
+    its number from every layer.
     """
     with contextlib.suppress(trio.ClosedResourceError):
         layer.state(fd).moved(direction, False)
