@@ -162,20 +162,37 @@ def test_a_socket_registered_on_a_reused_number_wakes_the_threads_on_the_old_one
     # it at once) while a thread sleeps in poll on the old listener, which
     # the poll keeps alive: no connection will ever wake it there.
     listener = stream_listener(fds, "ipv4", Path())
-    stale = entry(listener)
     acceptor = Worker(lambda: c.accept(listener, timeout=GUARD))
     wait_until_sleeping(listener)
     with stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as newcomer:
         os.dup2(newcomer.fileno(), listener)
-    try:
-        reused = stdsocket.socket(fileno=listener)
-        reused.setblocking(False)
-        closed_at = time.monotonic()
-        _fdtable.register(reused)
-        assert_woken_by_close(acceptor, closed_at)
-    finally:
-        stale.sock.detach()  # its number is the newcomer's: never close it
+    reused = stdsocket.socket(fileno=listener)
+    reused.setblocking(False)
+    closed_at = time.monotonic()
+    _fdtable.register(reused)
+    assert_woken_by_close(acceptor, closed_at)
     assert entry(listener).sock is reused
+
+
+def test_a_socket_registered_on_a_reused_number_outlives_the_old_socket_object(
+    fds: Fds,
+) -> None:
+    # As in the test above; the old entry's socket object, dropped by the
+    # last holder, must not close the number: it is the newcomer's.
+    fd = fds.socket(c.AF_INET, c.SOCK_DGRAM)
+    stale = entry(fd)
+    with stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as newcomer:
+        os.dup2(newcomer.fileno(), fd)
+    reused = stdsocket.socket(fileno=fd)
+    reused.setblocking(False)
+    _fdtable.register(reused)
+    try:
+        stale.sock.close()  # what its finalizer does once the last holder drops it
+    finally:
+        if reused.fileno() >= 0 and not is_open(fd):
+            reused.detach()  # closed by the stale object: never close the number again
+    assert is_open(fd)
+    assert entry(fd).sock.type == stdsocket.SOCK_STREAM
 
 
 def test_a_second_thread_receiving_on_a_socket_is_busy_resource_error(fds: Fds) -> None:

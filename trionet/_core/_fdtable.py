@@ -341,6 +341,9 @@ def register(sock: _stdsocket.socket) -> Entry:
             # thread in the system call cannot be: shutting the number down
             # would shut down the new socket.
             _wake_sleepers(stale)
+            # Nor may its socket object, once dropped, close the number: a
+            # call still holding it now fails with EBADF, as on a closed fd.
+            stale.sock.detach()
         _entries[new.fd] = new
     return new
 
