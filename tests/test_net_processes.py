@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import pytest
 import trio
 
 from trionet import _fdpass, net
+from trionet._worker import CountReporter
 
 TESTS = Path(__file__).parent
 
@@ -219,3 +221,39 @@ def test_a_channel_is_read_without_waiting_until_it_is_drained() -> None:
     finally:
         for each in (ours, theirs, sent, kept):
             each.close()
+
+
+async def test_a_worker_reports_its_count_when_it_changes_and_never_polls(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The reporter of trionet._worker, on a server of this run: the server's
+    # own bookkeeping wakes it, and between changes it has no timer at all.
+    ours, theirs = _fdpass.channel_pair()
+    try:
+        async with net.create_server(net.Socket.resume) as server, trio.open_nursery() as nursery:
+            await server.listen(0, "127.0.0.1")
+            nursery.start_soon(CountReporter(server).run, ours)
+            await trio.testing.wait_all_tasks_blocked()
+            assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
+            address = server.address()
+            assert isinstance(address, net.AddressInfo)
+            clients = [await trio.open_tcp_stream("127.0.0.1", address.port)]
+            assert await _fdpass.receive(theirs) == (("count", 1), None)
+            clients += [await trio.open_tcp_stream("127.0.0.1", address.port) for _ in range(2)]
+            # Both arrived within the interval after a report: one report of both.
+            assert await _fdpass.receive(theirs) == (("count", 3), None)
+            await trio.sleep(1)
+            assert _fdpass.try_receive(theirs) is None
+            assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
+            for client in clients:
+                await client.aclose()
+            await trio.sleep(1)
+            reports = [_fdpass.try_receive(theirs) for _ in range(4)]
+            # The first close may be reported alone; the rest come as one report.
+            sent = [report for report in reports if report is not None]
+            assert 1 <= len(sent) <= 2
+            assert sent[-1] == (("count", 0), None)
+            nursery.cancel_scope.cancel()
+    finally:
+        ours.close()
+        theirs.close()

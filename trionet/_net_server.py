@@ -566,6 +566,8 @@ class Server(ServerState):
     def _counted(self) -> None:
         if self._group is not None:
             self._group.count(self._index, len(self._connections))
+        elif self._count_changed is not None:
+            self._count_changed()
 
     def add_cert(
         self,

@@ -20,6 +20,8 @@ from ._net_errors import ServerNotRunningError
 from ._net_events import Events, ServerListen
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from typing_extensions import Self
 
     from ._net_group import ServerGroup
@@ -33,6 +35,7 @@ class ServerState(Events[ServerListen]):
 
     __slots__ = (
         "_connections",
+        "_count_changed",
         "_group",
         "_group_name",
         "_index",
@@ -51,6 +54,8 @@ class ServerState(Events[ServerListen]):
         self._listener: int | None = None
         self._receiving = False  # a sub-server taking connections from its master
         self._connections: set[Socket] = set()
+        # Told when the count changes, in a worker process (whose group is the master's).
+        self._count_changed: Callable[[], None] | None = None
         self._refed = True
 
     @property

@@ -21,8 +21,8 @@ sub-server; the fd travels over that worker's control channel
   manager above (systemd's ``Restart=``): a restarted worker would hide a
   crash loop, and the connections it held are gone anyway.
 - **Counting.** Each worker reports its number of connections when it
-  changes, at most every 50 ms; ``get_connections()`` on the master sums
-  the last reports.
+  changes (woken by the change, never by a timer), at most every 50 ms;
+  ``get_connections()`` on the master sums the last reports.
 - **What crosses.** ``sub_main`` and ``connection_listener`` are pickled
   (an importable ``"module:function"`` or a module-level function), as is
   ``tls=``, which must then be ``net.TlsOptions`` (an ``ssl.SSLContext``

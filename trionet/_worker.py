@@ -32,8 +32,8 @@ from ._core._readiness import READ, current_layer
 __all__ = ["main"]
 
 _PR_SET_PDEATHSIG = 1
-# How often a worker reports its connection count when it changed: the
-# master's get_connections() lags by at most this.
+# The least time between two count reports: a burst of connections is one
+# report, and the master's get_connections() lags a change by at most this.
 COUNT_INTERVAL = 0.05
 
 
@@ -66,7 +66,7 @@ async def _serve(channel: socket.socket) -> None:
         await _fdpass.send(channel, ("ready",))
         stopped = trio.Event()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_report_counts, channel, server)
+            nursery.start_soon(CountReporter(server).run, channel)
             nursery.start_soon(_take_connections, channel, server, stopped)
             await stopped.wait()
             await server._drained()
@@ -113,14 +113,33 @@ async def _take_connections(channel: socket.socket, server: Any, stopped: trio.E
         await server._admit(fd, message[1])
 
 
-async def _report_counts(channel: socket.socket, server: Any) -> None:
-    reported = 0
-    while True:
-        await trio.sleep(COUNT_INTERVAL)
-        count = len(server._connections)
-        if count != reported:
-            await _fdpass.send(channel, ("count", count))
-            reported = count
+class CountReporter:
+    """Sends the worker's connection count to the master when it has changed.
+
+    Woken by the server (its ``_count_changed``), never by a timer: an
+    idle worker stays asleep. After a report it waits ``COUNT_INTERVAL``,
+    so a burst of changes costs one message.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._changed = trio.Event()
+        server._count_changed = self._note
+
+    def _note(self) -> None:
+        self._changed.set()
+
+    async def run(self, channel: socket.socket) -> None:
+        """Report until cancelled."""
+        reported = 0
+        while True:
+            await self._changed.wait()
+            self._changed = trio.Event()
+            count = len(self._server._connections)
+            if count != reported:
+                await _fdpass.send(channel, ("count", count))
+                reported = count
+            await trio.sleep(COUNT_INTERVAL)
 
 
 def main(argv: list[str]) -> int:
