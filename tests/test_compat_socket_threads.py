@@ -36,7 +36,7 @@ from _compat_net import (
     udp_socket,
     wait_until_sleeping,
 )
-from _fds import Fds, is_open, open_fds
+from _fds import Fds, is_open, listener_with_mports, open_fds
 from trionet.compat import socket as c
 from trionet.compat._drive_sync import wake_fd
 
@@ -193,6 +193,23 @@ def test_a_socket_registered_on_a_reused_number_outlives_the_old_socket_object(
             reused.detach()  # closed by the stale object: never close the number again
     assert is_open(fd)
     assert entry(fd).sock.type == stdsocket.SOCK_STREAM
+
+
+def test_a_socket_registered_on_a_reused_number_closes_the_old_mports_listeners(
+    fds: Fds,
+) -> None:
+    # A listener closed behind trionet's back, its number reused: its extra
+    # listeners (numbers of their own) must not stay open until collected.
+    listener = listener_with_mports(fds, "ipv4", 2, c.mports)
+    extras = [extra.fileno() for extra in entry(listener).extras]
+    assert len(extras) == 2
+    with stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM) as newcomer:
+        os.dup2(newcomer.fileno(), listener)
+    reused = stdsocket.socket(fileno=listener)
+    reused.setblocking(False)
+    _fdtable.register(reused)
+    assert not any(is_open(extra) for extra in extras)
+    assert entry(listener).extras == []
 
 
 def test_a_second_thread_receiving_on_a_socket_is_busy_resource_error(fds: Fds) -> None:

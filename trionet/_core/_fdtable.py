@@ -330,6 +330,7 @@ def register(sock: _stdsocket.socket) -> Entry:
     new = Entry(sock)
     # A number can only be stale here if someone closed it behind our back.
     _readiness.release(new.fd)
+    orphans: list[_stdsocket.socket] = []
     with _locked:
         stale = _entries.get(new.fd)
         if stale is not None:
@@ -344,7 +345,12 @@ def register(sock: _stdsocket.socket) -> Entry:
             # Nor may its socket object, once dropped, close the number: a
             # call still holding it now fails with EBADF, as on a closed fd.
             stale.sock.detach()
+            # Its ``mports`` listeners have numbers of their own, still
+            # open: a listener whose main fd is gone serves nobody.
+            orphans, stale.extras = stale.extras, []
         _entries[new.fd] = new
+    for orphan in orphans:
+        close_socket(orphan)
     return new
 
 
