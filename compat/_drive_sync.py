@@ -186,13 +186,16 @@ class SyncState:
             last (``None``: none, the default).
         streak: Per direction, how many calls in a row found the socket not
             ready: after ``STREAK`` of them, calls block in the kernel at once.
+        sock, stream: The entry's, which never change: read here, they
+            save a call an attribute read.
     """
 
-    __slots__ = ("blocking", "entry", "sock", "streak", "timeo")
+    __slots__ = ("blocking", "entry", "sock", "streak", "stream", "timeo")
 
     def __init__(self, entry: Entry) -> None:
         self.entry = entry
         self.sock = entry.sock
+        self.stream = entry.stream
         self.blocking = False
         self.timeo: list[float | None] = [None, None]
         self.streak = [0, 0]

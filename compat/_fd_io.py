@@ -28,6 +28,7 @@ from ._drive_sync import STREAK, block, closed_error, states
 _SECONDS = (float, int)
 _DONTWAIT = _stdsocket.MSG_DONTWAIT
 _LONG = 2.0**31
+_MAX_RECV = _prepare.MAX_RECV
 
 __all__ = [
     "accept",
@@ -108,15 +109,28 @@ def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None) -> by
         return block(_prepare.recv(fd, max_bytes, timeout))
     if timeout is not None and not (type(timeout) in _SECONDS and 0 <= timeout <= _LONG):
         timeout = check_timeout(timeout)
-    size = _prepare.check_recv_size(max_bytes)
-    if timeout != 0 and fd_state.blocking and fd_state.streak[READ] >= STREAK:
+    size = (
+        max_bytes
+        if type(max_bytes) is int and 0 <= max_bytes <= _MAX_RECV
+        else _prepare.check_recv_size(max_bytes)
+    )
+    streak = fd_state.streak[READ]
+    if not streak:
+        # A client whose peer has answered already: ``io``'s first try,
+        # without its frame.
+        try:
+            data = fd_state.sock.recv(size, _DONTWAIT)
+        except BlockingIOError:
+            data = fd_state.not_ready(READ, "recv", timeout, None, fd_state.sock.recv, size)
+        except OSError as exc:
+            raise closed_error(exc, fd_state.entry) from exc
+    elif streak >= STREAK and timeout != 0 and fd_state.blocking:
         # A server thread waiting for the next request: straight to the kernel.
         data = fd_state.wait(READ, "recv", timeout, None, fd_state.sock.recv, size)
     else:
         data = fd_state.io(READ, "recv", timeout, None, fd_state.sock.recv, size)
-    target = fd_state.entry
-    if target.stream:
-        target.eof = not data and size > 0
+    if fd_state.stream:
+        fd_state.entry.eof = not data and size > 0
     return data
 
 

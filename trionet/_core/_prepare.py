@@ -33,6 +33,7 @@ from ._readiness import READ, WRITE, Direction
 from ._timeout import check_timeout
 
 __all__ = [
+    "MAX_RECV",
     "Call",
     "accept",
     "accepted",
@@ -49,7 +50,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-_MAX_RECV = 2**31 - 1
+# The largest ``max_bytes`` a receive takes: a C int, as the kernel counts.
+MAX_RECV = 2**31 - 1
 
 
 class Call(Generic[T]):
@@ -87,9 +89,9 @@ def _timeout(timeout: float | None) -> float | None:
 
 def check_recv_size(value: object) -> int:
     """``max_bytes`` of a receive, checked: an int in ``0..`` the largest read."""
-    if type(value) is int and 0 <= value <= _MAX_RECV:
+    if type(value) is int and 0 <= value <= MAX_RECV:
         return value
-    return check_int("max_bytes", value, 0, _MAX_RECV)
+    return check_int("max_bytes", value, 0, MAX_RECV)
 
 
 def accept(fd: int, timeout: float | None) -> Call[tuple[_stdsocket.socket, OsAddress]]:
