@@ -714,16 +714,13 @@ async def test_a_streaming_connection_does_not_starve_a_ping_pong_connection(
     assert drained == sent
 
 
-@pytest.mark.parametrize("direction", ["send", "recv"])
-async def test_successful_calls_that_never_wait_still_yield_every_budget_operations(
-    direction: str, fds: Fds
-) -> None:
-    client, server = await _connected(fds)
-    calls = 8 * _BUDGET
-    if direction == "recv":
-        # Everything is queued before the loop: no recv(fd, 1) has to wait.
-        await _send_all(client, bytes(calls))
-        assert s.pending(server) == calls
+async def _calls_seen_by_a_ticker(call: Callable[[], Awaitable[None]], calls: int) -> list[int]:
+    """Make ``calls`` calls beside a task that checkpoints in a loop; how many each tick saw.
+
+    Asserts that the calls yielded once per budget: the ticker runs once in
+    the scheduler's next batch, before or after the busy task's next
+    ``_BUDGET`` calls, so at most ``2 * _BUDGET`` calls between two ticks.
+    """
     done = 0
     seen_at_tick: list[int] = []
 
@@ -735,18 +732,33 @@ async def test_successful_calls_that_never_wait_still_yield_every_budget_operati
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ticker)
         for _ in range(calls):
-            if direction == "send":
-                # 64 bytes a call: the whole loop fits in the socket buffers.
-                assert await s.send(client, bytes(64)) == 64
-            else:
-                assert await s.recv(server, 1) == b"\0"
+            await call()
             done += 1
         nursery.cancel_scope.cancel()
-    # The busy task yields once per _BUDGET calls; the ticker then runs once
-    # in the scheduler's next batch, before or after the busy task's next
-    # _BUDGET calls: so at most 2 * _BUDGET calls between two ticks.
     points = [0, *seen_at_tick, calls]
     assert max(b - a for a, b in itertools.pairwise(points)) <= 2 * _BUDGET
+    return seen_at_tick
+
+
+@pytest.mark.parametrize("direction", ["send", "recv"])
+async def test_successful_calls_that_never_wait_still_yield_every_budget_operations(
+    direction: str, fds: Fds
+) -> None:
+    client, server = await _connected(fds)
+    calls = 8 * _BUDGET
+    if direction == "recv":
+        # Everything is queued before the loop: no recv(fd, 1) has to wait.
+        await _send_all(client, bytes(calls))
+        assert s.pending(server) == calls
+
+    async def call() -> None:
+        if direction == "send":
+            # 64 bytes a call: the whole loop fits in the socket buffers.
+            assert await s.send(client, bytes(64)) == 64
+        else:
+            assert await s.recv(server, 1) == b"\0"
+
+    seen_at_tick = await _calls_seen_by_a_ticker(call, calls)
     assert len(seen_at_tick) >= calls // _BUDGET - 1
     if direction == "send":
         assert await _recv_exactly(server, 64 * calls) == bytes(64 * calls)
@@ -774,24 +786,12 @@ async def test_calls_whose_wait_finds_the_edge_already_there_still_yield_every_b
         monkeypatch.setattr(_net_transport, "_recv", answered_meanwhile)
         receive = partial(_net_transport.FdTransport(server).read, 1)
     calls = 8 * _BUDGET
-    done = 0
-    seen_at_tick: list[int] = []
 
-    async def ticker() -> None:
-        while True:
-            seen_at_tick.append(done)
-            await trio.lowlevel.checkpoint()
+    async def call() -> None:
+        assert await receive() == b"\0"
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(ticker)
-        for _ in range(calls):
-            assert await receive() == b"\0"
-            done += 1
-        nursery.cancel_scope.cancel()
+    await _calls_seen_by_a_ticker(call, calls)
     assert next(tries) == 2 * calls, "a call did not take the slow path"
-    # As for the calls that never wait (above).
-    points = [0, *seen_at_tick, calls]
-    assert max(b - a for a, b in itertools.pairwise(points)) <= 2 * _BUDGET
 
 
 @pytest.mark.parametrize("cancelled", [None, 0, 1], ids=["none", "first", "second"])
