@@ -772,15 +772,17 @@ async def test_calls_whose_wait_finds_the_edge_already_there_still_yield_every_b
     client, server = await _connected(fds)
     peer = _fdtable.entry(client).sock
     tries = itertools.count()
+    real_recv = _attempts.recv
 
     def answered_meanwhile(source: _fdtable.Entry, max_bytes: int) -> bytes:
         if next(tries) % 2 == 0:
             peer.send(b"\0")
             raise BlockingIOError
-        return _attempts.recv(source, max_bytes)
+        return real_recv(source, max_bytes)
 
     if driver == "perform":
-        monkeypatch.setattr(_prepare, "_recv", answered_meanwhile)
+        # fd.recv with no timeout calls the attempt itself (perform_untimed).
+        monkeypatch.setattr(_attempts, "recv", answered_meanwhile)
         receive = partial(s.recv, server, 1)
     else:
         monkeypatch.setattr(_net_transport, "_recv", answered_meanwhile)

@@ -7,9 +7,11 @@ first and trio is waited on only when it would block.
 
 from __future__ import annotations
 
-from ._core import _prepare
+from ._core import _attempts, _prepare
 from ._core._addr import SockAddr
-from ._core._drive_trio import perform
+from ._core._drive_trio import perform, perform_untimed
+from ._core._fdtable import known
+from ._core._readiness import READ, WRITE
 from ._types import FdAddress, SendData, WritableBuffer
 
 __all__ = [
@@ -68,6 +70,10 @@ async def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     Raises:
         Timeout: the socket could not take any byte within ``timeout``.
     """
+    # The usual call (a known fd, bytes, no timeout) skips building a Call.
+    target = known(fd)
+    if target is not None and timeout is None and type(data) is bytes:
+        return await perform_untimed(target, WRITE, "send", _attempts.send, target, data)
     return await perform(_prepare.send(fd, data, timeout))
 
 
@@ -90,6 +96,10 @@ async def recv(fd: int, max_bytes: int = 65536, *, timeout: float | None = None)
     Raises:
         Timeout: nothing arrived within ``timeout`` seconds.
     """
+    # The usual call (a known fd, a plain size, no timeout) skips building a Call.
+    source = known(fd)
+    if source is not None and timeout is None and _prepare.plain_recv_size(max_bytes):
+        return await perform_untimed(source, READ, "recv", _attempts.recv, source, max_bytes)
     return await perform(_prepare.recv(fd, max_bytes, timeout))
 
 

@@ -32,16 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 
 from ._attempts import RetryLater, later
+from ._fdtable import Entry
 from ._prepare import Call
 from ._readiness import Direction, FdState, Layer, current_layer, spend
 from ._timeout import Timeout, timeout_scope
 
-__all__ = ["perform", "perform_tracked"]
+__all__ = ["perform", "perform_tracked", "perform_untimed"]
 
 T = TypeVar("T")
 Moved = TypeVar("Moved", bytes, int)
@@ -69,6 +71,38 @@ async def perform(call: Call[T]) -> T:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return result
     result = await _wait_and_retry(call, delay)
+    if spend():
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    return result
+
+
+async def perform_untimed(
+    entry: Entry, direction: Direction, what: str, attempt: Callable[..., T], *args: Any
+) -> T:
+    """``perform`` of a call with no timeout whose arguments are already checked.
+
+    The ``Call`` is built only when the first attempt would block: on the
+    fast path (data ready) it is a cancel point, the system call and the
+    budget, which is the whole cost ``perform`` adds to a bare system call.
+
+    Raises:
+        trio.ClosedResourceError: the socket was closed, before or while waiting.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    try:
+        result = attempt(*args)
+    except RetryLater:
+        delay = later(0.0)
+    except BlockingIOError:
+        delay = 0.0
+    except OSError as exc:
+        _raise_if_closed(exc)
+        raise
+    else:
+        if spend():
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
+    result = await _wait_and_retry(Call(entry, direction, None, what, attempt, *args), delay)
     if spend():
         await trio.lowlevel.cancel_shielded_checkpoint()
     return result

@@ -51,6 +51,7 @@ from . import _readiness
 from ._checks import check_fd
 
 __all__ = [
+    "known",
     "Entry",
     "add_sleeper",
     "close",
@@ -366,6 +367,12 @@ def entry(fd: object) -> Entry:
     if found is not None and not found.closed:
         return found
     return _adopt(check_fd("fd", fd))
+
+
+def known(fd: object) -> Entry | None:
+    """The open entry of ``fd`` if trionet already has one, else ``None`` (no adoption)."""
+    found = _entries.get(fd) if type(fd) is int else None
+    return found if found is not None and not found.closed else None
 
 
 def kind(fd: object) -> tuple[int, int]:

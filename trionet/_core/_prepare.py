@@ -38,6 +38,7 @@ __all__ = [
     "accept",
     "accepted",
     "check_recv_size",
+    "plain_recv_size",
     "connect",
     "recv",
     "recv_into",
@@ -85,6 +86,11 @@ class Call(Generic[T]):
 
 def _timeout(timeout: float | None) -> float | None:
     return timeout if timeout is None else check_timeout(timeout)
+
+
+def plain_recv_size(value: object) -> bool:
+    """Whether ``value`` is a valid ``max_bytes`` as it is (an int in range)."""
+    return type(value) is int and 0 <= value <= MAX_RECV
 
 
 def check_recv_size(value: object) -> int:
