@@ -88,6 +88,8 @@ async def perform_untimed(
     Raises:
         trio.ClosedResourceError: the socket was closed, before or while waiting.
     """
+    # perform's first attempt, written again: a helper shared by both would
+    # put one more frame on every call of the fd level's hottest path.
     await trio.lowlevel.checkpoint_if_cancelled()
     try:
         result = attempt(*args)
