@@ -764,7 +764,7 @@ async def test_successful_calls_that_never_wait_still_yield_every_budget_operati
         assert await _recv_exactly(server, 64 * calls) == bytes(64 * calls)
 
 
-@pytest.mark.parametrize("driver", ["perform", "perform_tracked"])
+@pytest.mark.parametrize("driver", ["perform", "perform_untimed", "perform_tracked"])
 async def test_calls_whose_wait_finds_the_edge_already_there_still_yield_every_budget_operations(
     driver: str, fds: Fds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -781,7 +781,11 @@ async def test_calls_whose_wait_finds_the_edge_already_there_still_yield_every_b
         return real_recv(source, max_bytes)
 
     if driver == "perform":
-        # fd.recv with no timeout calls the attempt itself (perform_untimed).
+        # With a timeout, fd.recv builds its Call (_prepare) for perform.
+        monkeypatch.setattr(_prepare, "_recv", answered_meanwhile)
+        receive = partial(s.recv, server, 1, timeout=60)
+    elif driver == "perform_untimed":
+        # With none, it calls the attempt itself.
         monkeypatch.setattr(_attempts, "recv", answered_meanwhile)
         receive = partial(s.recv, server, 1)
     else:
