@@ -38,15 +38,19 @@ class _Boom(Exception):
 
 @asynccontextmanager
 async def _leader() -> AsyncIterator[trio.lowlevel.Task]:
-    """A task that waits first on the readiness layer, and so leads it; yields that task."""
-    fd = fdlevel.socket(fdlevel.AF_INET, fdlevel.SOCK_DGRAM)
+    """A task that waits first on the readiness layer, and so leads it; yields that task.
+
+    It accepts, as a server's accept task does: accepts wait on the layer.
+    """
+    fd = fdlevel.socket(fdlevel.AF_INET, fdlevel.SOCK_STREAM)
     try:
         fdlevel.bind(fd, ("127.0.0.1", 0))
+        fdlevel.listen(fd)
         async with trio.open_nursery() as nursery:
 
             async def wait(task_status: trio.TaskStatus[trio.lowlevel.Task]) -> None:
                 task_status.started(trio.lowlevel.current_task())
-                await fdlevel.recvfrom(fd)  # nothing is ever sent to it
+                await fdlevel.accept(fd)  # nobody ever connects
 
             task = await nursery.start(wait)
             await wait_all_tasks_blocked()

@@ -24,8 +24,8 @@ from typing import Final, final
 
 import trio
 
-from ._core import _readiness
 from ._core._checks import check_fd
+from ._core._fdtable import let_go
 from ._fd_basic import close as _close
 
 __all__ = ["Handoff", "close_handoffs"]
@@ -71,7 +71,7 @@ class Handoff:
     def __init__(self, fd: int) -> None:
         self._state = _CLOSED  # until validated, so __del__ has nothing to do
         self._fd = check_fd("fd", fd)
-        _readiness.release(self._fd)
+        let_go(self._fd)
         self._state = _HELD
 
     @property

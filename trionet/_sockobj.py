@@ -16,9 +16,8 @@ from typing import TypeVar
 
 import trio
 
-from ._core import _readiness
 from ._core._addr import SockAddr
-from ._core._fdtable import Entry, entry
+from ._core._fdtable import Entry, entry, let_go
 from ._fd_basic import close as _close
 from ._fd_basic import error as _error
 from ._fd_basic import peer_name as _peer_name
@@ -82,7 +81,7 @@ class SocketObject:
         """
         fd = self._live()
         self._fd = -1
-        _readiness.release(fd)
+        let_go(fd)
         return fd
 
     async def __aenter__(self: _Self) -> _Self:

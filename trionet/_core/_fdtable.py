@@ -13,7 +13,14 @@ adopted on first use: wrapped, made non-blocking and close-on-exec.
 Ownership is explicit: ``close`` marks the entry closed, wakes every
 waiter in every run (``trio.lowlevel.notify_closing`` for trio's own waits
 and ``trionet._core._readiness.release`` for ours) and every thread blocked on
-it in ``trionet.compat``, and only then closes. A compat thread sleeping
+it in ``trionet.compat``, and only then closes. A task waiting in trio's own
+``wait_readable`` / ``wait_writable`` records its run in ``Entry.trio_runs``
+first, then looks at ``closed`` (the order of rule 8 of ``_readiness``). A
+run can only be told from its own thread, so a close from another thread
+asks each such run, through its ``TrioToken``, to ``notify_closing`` the
+fd, and the last run told closes it: until then the number stays taken, so
+no socket opened meanwhile can get it and have trio's stale registration
+wake (or refuse) its waiters. A compat thread sleeping
 in ``poll`` is woken through the wake-up fd it registered. A compat thread
 blocked in the system call itself (registered under a negative key, see
 ``check_alone``) is woken by ``shutdown``: Linux wakes every thread blocked
@@ -49,6 +56,7 @@ import trio
 
 from . import _readiness
 from ._checks import check_fd
+from ._seam import SimulatedSocket
 
 __all__ = [
     "known",
@@ -62,6 +70,8 @@ __all__ = [
     "left_closed",
     "kind",
     "open_wake_fd",
+    "let_go",
+    "wake_waiters",
     "register",
     "remove_sleeper",
     "sleep_on",
@@ -88,6 +98,9 @@ class Entry:
         "sleepers",
         "sock",
         "stream",
+        "telling",
+        "trio_runs",
+        "trio_waitable",
     )
 
     def __init__(self, sock: _stdsocket.socket) -> None:
@@ -105,6 +118,15 @@ class Entry:
         # wake-up fd for a thread in ``poll``, the negative key of ``check_alone``
         # for a thread in the system call.
         self.sleepers: dict[int, _readiness.Direction] = {}
+        # One item per task waiting in trio's own wait on this fd: its run,
+        # for a close from another thread to tell (see the module docstring).
+        self.trio_runs: list[trio.lowlevel.TrioToken] = []
+        # Runs yet to hear from a ``_tell``; a deferred close waits for them.
+        self.telling = 0
+        # A simulated socket's fd shows "neither readable nor writable" as
+        # writable, which a level-triggered wait (trio's own) would spin on;
+        # the readiness layer's edges show it.
+        self.trio_waitable = not isinstance(sock, SimulatedSocket)
 
     def all_fds(self) -> tuple[int, ...]:
         """The fd and those of its ``mports`` listeners."""
@@ -283,10 +305,37 @@ def left_closed(target: Entry) -> None:
     """A thread has left the kernel on closed ``target``: the last one out closes it."""
     with _locked:
         # A copy: sleepers come and go without the lock.
-        if not target.deferred or any(other < 0 for other in list(target.sleepers)):
+        in_kernel = any(other < 0 for other in list(target.sleepers))
+        if not target.deferred or target.telling or in_kernel:
             return
         target.deferred = False
     _close_entry(target)
+
+
+def _other_runs(target: Entry) -> list[trio.lowlevel.TrioToken]:
+    """The runs, other than the caller's, with a task in trio's own wait on ``target``."""
+    here = trio.lowlevel.current_trio_token() if trio.lowlevel.in_trio_run() else None
+    # A copy: waiters come and go without the lock.
+    return [run for run in dict.fromkeys(target.trio_runs) if run is not here]
+
+
+def _tell(target: Entry, runs: list[trio.lowlevel.TrioToken]) -> int:
+    """Ask each of ``runs`` to wake its waits on closed ``target``; how many will."""
+    told = 0
+    for run in runs:
+        # A finished run has no task left waiting.
+        with contextlib.suppress(trio.RunFinishedError):
+            run.run_sync_soon(_told, target)
+            told += 1
+    return told
+
+
+def _told(target: Entry) -> None:
+    """In a run that waited on closed ``target``: wake those waits; the last told closes it."""
+    trio.lowlevel.notify_closing(target.fd)
+    with _locked:
+        target.telling -= 1
+    left_closed(target)
 
 
 def open_wake_fd() -> int:
@@ -330,7 +379,12 @@ def register(sock: _stdsocket.socket) -> Entry:
     """Record a new non-blocking socket that trionet just created."""
     new = Entry(sock)
     # A number can only be stale here if someone closed it behind our back.
-    _readiness.release(new.fd)
+    # Other runs' trio may keep the old file registered under it, and would
+    # refuse (or never wake) a wait on the new socket: they drop it when
+    # told. A task of theirs that starts waiting on the new socket before
+    # they are told is woken too: the price of a close behind our back,
+    # against a wait refused or never woken.
+    let_go(new.fd)
     orphans: list[_stdsocket.socket] = []
     with _locked:
         stale = _entries.get(new.fd)
@@ -434,12 +488,33 @@ def _adopt(fd: int) -> Entry:
         return new
 
 
-def close_socket(sock: _stdsocket.socket) -> None:
-    """Wake every waiter on ``sock`` in every run, then close it."""
-    fd = sock.fileno()
+def wake_waiters(fd: int) -> None:
+    """Wake, with ``trio.ClosedResourceError``, every task waiting on ``fd`` that may be woken here.
+
+    That is its waiters in every run's readiness layer, and those in trio's
+    own waits of the calling run; another run's own waits are told by
+    ``close`` (see the module docstring).
+    """
     _readiness.release(fd)
     if trio.lowlevel.in_trio_run():
         trio.lowlevel.notify_closing(fd)
+
+
+def let_go(fd: int) -> None:
+    """Wake every task waiting on ``fd``, in every run: it leaves them (a handoff).
+
+    The fd stays open. Other runs are told through their ``TrioToken``.
+    """
+    wake_waiters(fd)
+    found = _entries.get(fd)
+    if found is not None:
+        with _locked:
+            found.telling += _tell(found, _other_runs(found))
+
+
+def close_socket(sock: _stdsocket.socket) -> None:
+    """Wake every waiter on ``sock`` this thread may wake, then close it."""
+    wake_waiters(sock.fileno())
     sock.close()
 
 
@@ -460,12 +535,16 @@ def close(fd: object) -> None:
             if gone.closed:
                 return  # another thread is closing it right now
             gone.closed = True
-            if _wake_sleepers(gone):
-                # Threads are blocked in a system call on it: wake them, and
-                # leave the close to the last of them (``left_closed``).
+            in_kernel = _wake_sleepers(gone)
+            gone.telling += _tell(gone, _other_runs(gone))
+            if in_kernel or gone.telling:
+                # Threads are blocked in a system call on it, or other runs
+                # wait on it: wake them, and leave the close to the last of
+                # them (``left_closed``).
                 gone.deferred = True
-                with contextlib.suppress(OSError):  # ENOTCONN: it wakes them anyway
-                    gone.sock.shutdown(_stdsocket.SHUT_RDWR)
+                if in_kernel:
+                    with contextlib.suppress(OSError):  # ENOTCONN: it wakes them anyway
+                        gone.sock.shutdown(_stdsocket.SHUT_RDWR)
                 return
     if gone is None:
         _readiness.release(fd)

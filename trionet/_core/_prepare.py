@@ -63,9 +63,11 @@ class Call(Generic[T]):
         direction: ``READ`` or ``WRITE`` from ``trionet._core._readiness``.
         timeout: Validated seconds, or ``None``; ``0`` tries once.
         what: Names the operation in the ``Timeout`` message.
+        listener: An accept: it waits on every fd of the listener, which
+            ``mports`` may change while it waits.
     """
 
-    __slots__ = ("args", "attempt", "direction", "entry", "timeout", "what")
+    __slots__ = ("args", "attempt", "direction", "entry", "listener", "timeout", "what")
 
     def __init__(
         self,
@@ -75,8 +77,10 @@ class Call(Generic[T]):
         what: str,
         attempt: Callable[..., T],
         *args: Any,
+        listener: bool = False,
     ) -> None:
         self.entry = entry
+        self.listener = listener
         self.direction = direction
         self.timeout = timeout
         self.what = what
@@ -103,7 +107,7 @@ def check_recv_size(value: object) -> int:
 def accept(fd: int, timeout: float | None) -> Call[tuple[_stdsocket.socket, OsAddress]]:
     timeout = _timeout(timeout)
     listener = entry(fd)
-    return Call(listener, READ, timeout, "accept", _accept, listener)
+    return Call(listener, READ, timeout, "accept", _accept, listener, listener=True)
 
 
 def accepted(result: tuple[_stdsocket.socket, OsAddress]) -> tuple[int, SockAddr | str]:

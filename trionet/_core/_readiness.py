@@ -1,5 +1,11 @@
 """Readiness: one edge-triggered epoll per trio run.
 
+Who waits here: net's reader and writer (``perform_tracked``, which keep
+the ready bits), accepts (several ``mports`` fds, which may change), and
+virtual sockets (whose fd shows readiness only as edges). Every other
+call of the fd level waits in trio's own ``wait_readable`` /
+``wait_writable``, which measured faster there (``trionet._core._drive_trio``).
+
 Theory of operation
 ===================
 
