@@ -620,6 +620,21 @@ async def test_a_call_that_succeeds_at_once_registers_nothing(fds: Fds) -> None:
     assert server not in layer._states
 
 
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+async def test_a_send_of_a_plain_buffer_builds_no_call(
+    kind: Callable[[bytes], object], fds: Fds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An echo loop sends memoryview slices: they take the fast path as bytes do."""
+    client, server = await _connected(fds)
+
+    def no_call(*args: object) -> None:
+        raise AssertionError("the send built a Call")
+
+    monkeypatch.setattr(_prepare, "send", no_call)
+    assert await s.send(client, kind(b"abc")) == 3
+    assert await s.recv(server) == b"abc"
+
+
 async def test_an_fd_level_call_that_waits_waits_in_trios_own_wait(fds: Fds) -> None:
     """Not on the layer: its hand-offs cost the fd level more than trio's epoll_ctl."""
     client, server = await _connected(fds)

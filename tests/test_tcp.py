@@ -1095,3 +1095,36 @@ class TestGarbageCollection:
             assert is_open(fd)
         finally:
             s.close(fd)
+
+
+class TestSendAllFastPath:
+    """A ``send_all`` of bytes with no timeout tries once before it builds any Call."""
+
+    async def test_bytes_that_fit_go_without_a_call(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from trionet._core import _prepare
+
+        def no_call(*args: object) -> None:
+            raise AssertionError("send_all built a Call")
+
+        client, server = await _tcp_pair()
+        async with client, server:
+            monkeypatch.setattr(_prepare, "send_checked", no_call)
+            await client.send_all(b"whole")
+            assert await recv_exactly(server, 5) == b"whole"
+
+    async def test_bytes_that_do_not_fit_are_all_sent_after_the_first_try(self) -> None:
+        client, server = await _tcp_pair()
+        data = os.urandom(8 * 1024 * 1024)  # more than loopback's buffers take at once
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, data)
+            assert await recv_exactly(server, len(data)) == data
+
+
+async def _tcp_pair() -> tuple[Tcp, Tcp]:
+    listener = Tcp.create_server(("127.0.0.1", 0))
+    try:
+        client = await Tcp.create_client(listener.sock_name())
+        server, _ = await listener.accept()
+    finally:
+        listener.close()
+    return client, server

@@ -25,6 +25,8 @@ __all__ = [
     "sendto",
 ]
 
+_PLAIN_BUFFERS = frozenset({bytes, bytearray, memoryview})
+
 
 async def accept(fd: int, *, timeout: float | None = None) -> tuple[int, SockAddr | str]:
     """Accept a connection on a listening fd (or on any of its ``mports``).
@@ -70,9 +72,10 @@ async def send(fd: int, data: SendData, *, timeout: float | None = None) -> int:
     Raises:
         Timeout: the socket could not take any byte within ``timeout``.
     """
-    # The usual call (a known fd, bytes, no timeout) skips building a Call.
+    # The usual call (a known fd, a plain buffer, no timeout) skips building
+    # a Call: these types are what ``outgoing`` passes through unchanged.
     target = known(fd)
-    if target is not None and timeout is None and type(data) is bytes:
+    if target is not None and timeout is None and type(data) in _PLAIN_BUFFERS:
         return await perform_untimed(target, WRITE, "send", _attempts.send, target, data)
     return await perform(_prepare.send(fd, data, timeout))
 
