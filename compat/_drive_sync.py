@@ -51,8 +51,9 @@ from trionet._core import _attempts
 from trionet._core._attempts import RetryLater, later
 from trionet._core._fdtable import (
     Entry,
-    add_sleeper,
+    check_alone,
     close_wake_fd,
+    left_closed,
     open_wake_fd,
     remove_sleeper,
     sleep_on,
@@ -278,7 +279,13 @@ class SyncState:
         try:
             limit = timeout if deadline is None else _left(what, deadline)
             key = ~_get_ident()
-            add_sleeper(entry, key, direction)
+            # add_sleeper and remove_sleeper inline, one frame each less per
+            # message: register, then look at ``closed`` (``check_alone``
+            # says why in that order); the rare cases go through them.
+            sleepers = entry.sleepers
+            sleepers[key] = direction
+            if entry.closed or len(sleepers) > 1:
+                _settle(entry, key, direction)
             try:
                 timeo = self.timeo
                 while True:
@@ -294,7 +301,9 @@ class SyncState:
                         raise trio.ClosedResourceError("the socket was closed while waiting")
                     return result
             finally:
-                remove_sleeper(entry, key)
+                del sleepers[key]
+                if entry.closed:
+                    left_closed(entry)
         except OSError as exc:
             raise closed_error(exc, entry) from exc
 
@@ -345,6 +354,23 @@ class SyncState:
             value = _TIMEVAL.pack(seconds, max(int((limit - seconds) * 1e6), 0 if seconds else 1))
         self.sock.setsockopt(_stdsocket.SOL_SOCKET, _TIMEO[direction], value)
         self.timeo[direction] = limit
+
+
+def _settle(entry: Entry, key: int, direction: Direction) -> None:
+    """What ``add_sleeper`` does after registering ``key``, for ``SyncState.wait``.
+
+    Raises:
+        trio.ClosedResourceError: ``entry`` is already closed.
+        trio.BusyResourceError: another thread waits on ``entry`` the same way.
+    """
+    if entry.closed:
+        remove_sleeper(entry, key)
+        raise trio.ClosedResourceError("the socket was closed")
+    try:
+        check_alone(entry, key, direction)
+    except trio.BusyResourceError:
+        remove_sleeper(entry, key)
+        raise
 
 
 # compat's state of each fd it has run a call on, by number. A state whose
