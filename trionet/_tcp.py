@@ -204,14 +204,16 @@ class Tcp(TcpBase):
         JSRE equivalent: ``tcp.send()`` in a loop until everything is written.
         """
         secure = self._secure
-        job = SendAll(data)
+        sent = 0
         if timeout is None and secure is None and type(data) is bytes:
             # An echo's usual send goes whole at the first try: it needs no
-            # Call, and the job only counts what a Timeout would report.
+            # Call, and no job to count what a Timeout would report.
             target = self._entry()
-            job.sent = await perform_untimed(target, WRITE, "send", _send, target, data)
-            if job.sent == len(data):
+            sent = await perform_untimed(target, WRITE, "send", _send, target, data)
+            if sent == len(data):
                 return
+        job = SendAll(data)
+        job.sent = sent
         timeout = check_timeout(timeout)
         target = self._entry()
         with job, timeout_scope(timeout, "send_all"):

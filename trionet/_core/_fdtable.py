@@ -383,8 +383,12 @@ def register(sock: _stdsocket.socket) -> Entry:
     # refuse (or never wake) a wait on the new socket: they drop it when
     # told. A task of theirs that starts waiting on the new socket before
     # they are told is woken too: the price of a close behind our back,
-    # against a wait refused or never woken.
-    let_go(new.fd)
+    # against a wait refused or never woken. A fresh number needs only the
+    # layers told: its last close dropped it from this run's trio already.
+    if _entries.get(new.fd) is None:
+        _readiness.release(new.fd)
+    else:
+        let_go(new.fd)
     orphans: list[_stdsocket.socket] = []
     with _locked:
         stale = _entries.get(new.fd)
